@@ -1,0 +1,73 @@
+"""tidal: a fast coroutine runtime with asyncio's API, written in Python.
+
+Use it as ``import tidal as asyncio``, run an unchanged asyncio program with
+``tidal.run(main())`` / ``asyncio.run(main(), loop_factory=tidal.new_event_loop)``,
+or run a script with ``python -m tidal run script.py``.
+"""
+
+from __future__ import annotations
+
+# The exception classes are asyncio's own objects, so ``except`` clauses work
+# across both.
+from asyncio import (
+    AbstractEventLoop,
+    AbstractEventLoopPolicy,
+    BaseProtocol,
+    BufferedProtocol,
+    CancelledError,
+    DatagramProtocol,
+    IncompleteReadError,
+    InvalidStateError,
+    LimitOverrunError,
+    Protocol,
+    SendfileNotAvailableError,
+    SubprocessProtocol,
+    TimeoutError,
+)
+
+from tidal._api.gather import *  # noqa: F403
+from tidal._api.locks import *  # noqa: F403
+from tidal._api.queues import *  # noqa: F403
+from tidal._api.runners import *  # noqa: F403
+from tidal._api.sleep import sleep
+from tidal._api.taskgroups import *  # noqa: F403
+from tidal._api.threads import *  # noqa: F403
+from tidal._api.timeouts import *  # noqa: F403
+from tidal._api.wait import *  # noqa: F403
+from tidal._core.bridge import wrap_future
+from tidal._core.events import (
+    EventLoopPolicy,
+    get_event_loop,
+    get_running_loop,
+    install,
+    new_event_loop,
+    set_event_loop,
+)
+from tidal._core.futures import Future, isfuture
+from tidal._core.handles import Handle, TimerHandle
+from tidal._core.tasks import Task, all_tasks, current_task, ensure_future, iscoroutine
+from tidal._loop import EventLoop
+
+__version__ = "0.1.0"
+
+_API_MODULES = ("gather", "locks", "queues", "runners", "taskgroups", "threads", "timeouts", "wait")
+
+
+def _api_names() -> list[str]:
+    import importlib
+
+    names: list[str] = []
+    for mod in _API_MODULES:
+        names.extend(importlib.import_module(f"tidal._api.{mod}").__all__)
+    return names
+
+
+__all__ = [  # noqa: PLE0604
+    "AbstractEventLoop", "AbstractEventLoopPolicy", "BaseProtocol", "BufferedProtocol",
+    "CancelledError", "DatagramProtocol", "EventLoop", "EventLoopPolicy", "Future", "Handle",
+    "IncompleteReadError", "InvalidStateError", "LimitOverrunError", "Protocol",
+    "SendfileNotAvailableError", "SubprocessProtocol", "Task", "TimeoutError", "TimerHandle",
+    "all_tasks", "current_task", "ensure_future", "get_event_loop", "get_running_loop",
+    "install", "iscoroutine", "isfuture", "new_event_loop", "set_event_loop", "sleep",
+    "wrap_future", *_api_names(),
+]

@@ -1,0 +1,1 @@
+"""The high-level API: everything here is built on the core's public pieces."""

@@ -1,0 +1,282 @@
+"""tidal's Future: asyncio's Future semantics with a direct path for tidal tasks.
+
+A future keeps its done-callbacks in registration order.  An entry is either
+a ``(callback, context)`` pair, as in asyncio, or a tidal ``Task`` that is
+awaiting this future.  When the future completes, a pair becomes a Handle on
+the loop's ready queue and a task is put on the ready queue *itself*: no
+bound-method wakeup, no Handle, no second ``result()`` call.  That is the one
+way a task blocks in tidal (await a future) and the one way it is woken.
+
+Foreign code sees an ordinary asyncio-style future: ``_asyncio_future_blocking``,
+``add_done_callback`` and ``get_loop`` work as asyncio's do, so asyncio's own
+Task can await a tidal future and vice versa.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+from asyncio import CancelledError, InvalidStateError
+from collections import deque
+from types import GenericAlias
+from typing import TYPE_CHECKING, Any, Callable, Generator, TypeVar
+
+from tidal._core.format import extract_stack, format_callback_source
+from tidal._core.handles import Handle
+
+if TYPE_CHECKING:
+    from tidal._core.tasks import Task
+
+__all__ = ("Future", "isfuture")
+
+_T = TypeVar("_T")
+
+# The same strings asyncio uses, so code that peeks at ``_state`` still works.
+_PENDING = "PENDING"
+_CANCELLED = "CANCELLED"
+_FINISHED = "FINISHED"
+
+_copy_context = contextvars.copy_context
+_WRAP_STOPITERATION = sys.version_info >= (3, 13)
+_CLEAR_CANCELLED_EXC = sys.version_info >= (3, 12)
+
+
+def isfuture(obj: object) -> bool:
+    """True for any future-like object (tidal's, asyncio's, or a duck type)."""
+    return (
+        hasattr(obj.__class__, "_asyncio_future_blocking")
+        and getattr(obj, "_asyncio_future_blocking", None) is not None
+    )
+
+
+class Future:
+    """A result that will be available later; awaitable from any task."""
+
+    __slots__ = (
+        "_loop", "_ready", "_state", "_result", "_exception", "_exception_tb",
+        "_callbacks", "_asyncio_future_blocking", "_log_traceback",
+        "_cancel_message", "_cancelled_exc", "_source_traceback", "__weakref__",
+    )
+
+    def __init__(self, *, loop: Any = None) -> None:
+        if loop is None:
+            from tidal._core.events import _get_event_loop_for_future
+
+            loop = _get_event_loop_for_future()
+        self._loop: Any = loop
+        # The loop's ready deque when the loop is tidal's: completing the
+        # future then appends there directly instead of calling call_soon().
+        self._ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
+        self._state: str = _PENDING
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._exception_tb: Any = None
+        self._callbacks: list[Any] | None = None
+        self._asyncio_future_blocking: bool = False
+        self._log_traceback: bool = False
+        self._cancel_message: Any = None
+        self._cancelled_exc: BaseException | None = None
+        self._source_traceback: Any = (
+            extract_stack(sys._getframe(1)) if loop.get_debug() else None
+        )
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __repr__(self) -> str:
+        from tidal._core.reprs import future_repr
+
+        return future_repr(self)
+
+    def __del__(self) -> None:
+        if not self._log_traceback:
+            return
+        context: dict[str, Any] = {
+            "message": f"{self.__class__.__name__} exception was never retrieved",
+            "exception": self._exception,
+            "future": self,
+        }
+        if self._source_traceback:
+            context["source_traceback"] = self._source_traceback
+        self._loop.call_exception_handler(context)
+
+    def get_loop(self) -> Any:
+        """The loop this future is bound to."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("Future object is not initialized.")
+        return loop
+
+    def _make_cancelled_error(self) -> CancelledError:
+        exc = self._cancelled_exc
+        if exc is not None:
+            if _CLEAR_CANCELLED_EXC:
+                self._cancelled_exc = None
+            return exc  # type: ignore[return-value]
+        msg = self._cancel_message
+        return CancelledError() if msg is None else CancelledError(msg)
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the future and schedule its callbacks; False if already done."""
+        self._log_traceback = False
+        if self._state is not _PENDING:
+            return False
+        self._state = _CANCELLED
+        self._cancel_message = msg
+        if self._callbacks:
+            self._schedule_callbacks()
+        return True
+
+    def _schedule_callbacks(self) -> None:
+        callbacks = self._callbacks
+        self._callbacks = None
+        if not callbacks:
+            return
+        loop = self._loop
+        ready = self._ready
+        if ready is not None:
+            if loop._closed:
+                raise RuntimeError("Event loop is closed")
+            for cb in callbacks:
+                if cb.__class__ is tuple:
+                    ready.append(Handle(cb[0], (self,), loop, cb[1]))
+                else:  # a tidal Task awaiting this future: run it next
+                    ready.append(cb)
+            if loop._debug:
+                loop._check_thread()
+        else:
+            for cb in callbacks:
+                if cb.__class__ is tuple:
+                    loop.call_soon(cb[0], self, context=cb[1])
+                else:
+                    loop.call_soon(cb._run)
+
+    def cancelled(self) -> bool:
+        """True if the future was cancelled."""
+        return self._state is _CANCELLED
+
+    def done(self) -> bool:
+        """True once a result, an exception or a cancellation is set."""
+        return self._state is not _PENDING
+
+    def result(self) -> Any:
+        """The result; raises the exception, CancelledError or InvalidStateError."""
+        state = self._state
+        if state is _FINISHED:
+            self._log_traceback = False
+            exc = self._exception
+            if exc is not None:
+                raise exc.with_traceback(self._exception_tb)
+            return self._result
+        if state is _CANCELLED:
+            raise self._make_cancelled_error()
+        raise InvalidStateError("Result is not ready.")
+
+    def exception(self) -> BaseException | None:
+        """The exception set on the future, or None."""
+        state = self._state
+        if state is _CANCELLED:
+            raise self._make_cancelled_error()
+        if state is not _FINISHED:
+            raise InvalidStateError("Exception is not set.")
+        self._log_traceback = False
+        return self._exception
+
+    def add_done_callback(
+        self, fn: Callable[[Any], object], *, context: contextvars.Context | None = None
+    ) -> None:
+        """Call ``fn(future)`` through the loop once the future is done."""
+        if self._state is not _PENDING:
+            self._loop.call_soon(fn, self, context=context)
+            return
+        if context is None:
+            context = _copy_context()
+        callbacks = self._callbacks
+        if callbacks is None:
+            self._callbacks = [(fn, context)]
+        else:
+            callbacks.append((fn, context))
+
+    def _add_task_waiter(self, task: Task[Any]) -> None:
+        # The wake-up path for tidal tasks: see the module docstring.
+        callbacks = self._callbacks
+        if callbacks is None:
+            self._callbacks = [task]
+        else:
+            callbacks.append(task)
+
+    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
+        """Remove every registration of *fn*; return how many were removed."""
+        callbacks = self._callbacks
+        if not callbacks:
+            return 0
+        kept = [cb for cb in callbacks if cb.__class__ is not tuple or cb[0] != fn]
+        removed = len(callbacks) - len(kept)
+        if removed:
+            callbacks[:] = kept
+        return removed
+
+    def set_result(self, result: Any) -> None:
+        """Mark the future done with *result* and schedule its callbacks."""
+        if self._state is not _PENDING:
+            raise InvalidStateError(f"{self._state}: {self!r}")
+        self._result = result
+        self._state = _FINISHED
+        if self._callbacks:
+            self._schedule_callbacks()
+
+    def set_exception(self, exception: BaseException | type[BaseException]) -> None:
+        """Mark the future done with *exception* and schedule its callbacks."""
+        if self._state is not _PENDING:
+            raise InvalidStateError(f"{self._state}: {self!r}")
+        if isinstance(exception, type):
+            exception = exception()
+        if type(exception) is StopIteration:
+            if not _WRAP_STOPITERATION:
+                raise TypeError(
+                    "StopIteration interacts badly with generators "
+                    "and cannot be raised into a Future"
+                )
+            new_exc = RuntimeError(
+                "StopIteration interacts badly with generators "
+                "and cannot be raised into a Future"
+            )
+            new_exc.__cause__ = exception
+            new_exc.__context__ = exception
+            exception = new_exc
+        self._exception = exception
+        self._exception_tb = exception.__traceback__
+        self._state = _FINISHED
+        if self._callbacks:
+            self._schedule_callbacks()
+        self._log_traceback = True
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        if self._state is _PENDING:
+            self._asyncio_future_blocking = True
+            yield self  # the task parks here until the future completes
+        if self._state is _PENDING:
+            raise RuntimeError("await wasn't used with future")
+        return self.result()
+
+    def __iter__(self) -> Generator[Any, None, Any]:
+        return self.__await__()
+
+
+def format_callbacks(callbacks: list[Any]) -> str:
+    """``cb=[...]`` for a future's repr, as asyncio prints it."""
+
+    def one(cb: Any) -> str:
+        if cb.__class__ is tuple:
+            return format_callback_source(cb[0], ())
+        return "Task.task_wakeup()"
+
+    size = len(callbacks)
+    if size == 1:
+        text = one(callbacks[0])
+    elif size == 2:
+        text = f"{one(callbacks[0])}, {one(callbacks[1])}"
+    elif size > 2:
+        text = f"{one(callbacks[0])}, <{size - 2} more>, {one(callbacks[-1])}"
+    else:
+        text = ""
+    return f"cb=[{text}]"

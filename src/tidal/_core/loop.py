@@ -1,0 +1,663 @@
+"""The event loop core: ready queue, timers, poller, thread wakeups, lifecycle.
+
+One turn of the loop (``_run_once``):
+
+1. drop cancelled timers from the top of the heap (or rebuild the heap when
+   more than half of a large one is cancelled);
+2. poll for I/O: without blocking if anything is ready, else until the next
+   timer.  The poll is skipped entirely when work is ready and no fd but the
+   wakeup fd is registered, which is the common case for pure-coroutine code;
+3. move due timers onto the ready queue;
+4. run exactly the items that were ready when the turn started.
+
+The ready queue is a deque of objects with a ``_run()`` method: Handles,
+TimerHandles and Tasks side by side (see ``tasks.py``), in FIFO order.
+
+Thread wakeups: ``call_soon_threadsafe`` appends to the ready deque (atomic
+under the GIL) and writes to the wakeup fd only if the loop is, or is about
+to be, blocked in the poller.  The loop sets ``_polling`` *before* it checks
+the ready queue, so either it sees the new item or the writer sees the flag.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import heapq
+import itertools
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import warnings
+import weakref
+from asyncio import AbstractEventLoop
+from collections import deque
+from typing import Any, Callable
+
+from tidal._core import _aio
+from tidal._core.handles import Handle, TimerHandle
+from tidal._core.poller import Poller, fileobj_to_fd
+
+logger = logging.getLogger("asyncio")
+
+#: Longest single wait in the poller, as asyncio (some kernels reject more).
+MAXIMUM_SELECT_TIMEOUT = 24 * 3600
+_MIN_SCHEDULED_TIMER_HANDLES = 100
+_MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
+
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+_monotonic = time.monotonic
+
+
+class _FdEntry:
+    """What the loop knows about one registered fd."""
+
+    __slots__ = ("reader", "writer", "mask")
+
+    def __init__(self) -> None:
+        self.reader: Handle | None = None
+        self.writer: Handle | None = None
+        self.mask: int = 0
+
+
+def _run_until_complete_cb(fut: Any) -> None:
+    if not fut.cancelled():
+        exc = fut.exception()
+        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            # Let run_until_complete() re-raise it after run_forever() stops.
+            return
+    fut.get_loop().stop()
+
+
+def _format_handle(handle: Any) -> str:
+    # Name the task, not an internal callback, in slow-callback warnings.
+    cb = getattr(handle, "_callback", None)
+    owner = getattr(cb, "__self__", None)
+    if owner is not None and hasattr(owner, "_coro"):
+        return repr(owner)
+    return str(handle)
+
+
+class BaseEventLoop(AbstractEventLoop):
+    """tidal's loop core; I/O layers add their methods on top of it."""
+
+    def __init__(self) -> None:
+        self._ready: deque[Any] = deque()
+        #: The same deque, under a name foreign code will not collide with;
+        #: futures look for it to know they may append to it directly.
+        self._tidal_ready: deque[Any] = self._ready
+        self._scheduled: list[tuple[float, int, TimerHandle]] = []
+        self._timer_seq = itertools.count().__next__
+        self._timer_cancelled_count = 0
+        self._closed = False
+        self._stopping = False
+        self._polling = False
+        self._thread_id: int | None = None
+        self._debug = False
+        self._clock_resolution = time.get_clock_info("monotonic").resolution
+        self._exception_handler: Callable[..., object] | None = None
+        self._task_factory: Callable[..., Any] | None = None
+        self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor_shutdown_called = False
+        self._asyncgens: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self._current_handle: Any = None
+        self._coroutine_origin_tracking_enabled = False
+        self._coroutine_origin_tracking_saved_depth: int | None = None
+        self.slow_callback_duration = 0.1
+        self._poller = Poller()
+        self._fds: dict[int, _FdEntry] = {}
+        self._wakeup_r, self._wakeup_w = self._make_wakeup_fds()
+        self._poller.register(self._wakeup_r, self._poller.IN)
+        self.set_debug(sys.flags.dev_mode or (
+            not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
+        ))
+
+    def __repr__(self) -> str:
+        return (
+            f"<{self.__class__.__name__} running={self.is_running()} "
+            f"closed={self.is_closed()} debug={self.get_debug()}>"
+        )
+
+    # -- thread wakeups ---------------------------------------------------
+
+    @staticmethod
+    def _make_wakeup_fds() -> tuple[int, int]:
+        eventfd = getattr(os, "eventfd", None)
+        if eventfd is not None:
+            fd = eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            return fd, fd
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        return r, w
+
+    def _write_to_self(self) -> None:
+        try:
+            os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass  # the counter is full or the loop is closing: it is awake anyway
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while os.read(self._wakeup_r, 4096):
+                if self._wakeup_r == self._wakeup_w:
+                    break  # an eventfd read empties the counter at once
+        except OSError:
+            pass
+
+    # -- scheduling ---------------------------------------------------------
+
+    def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> Handle:
+        """Run ``callback(*args)`` on the next turn of the loop."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle = Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(
+        self, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> Handle:
+        """Like call_soon(), callable from any thread; wakes the loop if it sleeps."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        handle = Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        if self._polling:
+            self._write_to_self()
+        return handle
+
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> TimerHandle:
+        """Run ``callback(*args)`` after *delay* seconds."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        timer = self.call_at(self.time() + delay, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> TimerHandle:
+        """Run ``callback(*args)`` at loop time *when*."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        _heappush(self._scheduled, (when, self._timer_seq(), timer))
+        timer._scheduled = True
+        return timer
+
+    def _timer_handle_cancelled(self, handle: TimerHandle) -> None:
+        if handle._scheduled:
+            self._timer_cancelled_count += 1
+
+    def time(self) -> float:
+        """The loop's clock: ``time.monotonic()``."""
+        return _monotonic()
+
+    def create_future(self) -> Any:
+        """A new tidal Future bound to this loop."""
+        from tidal._core.futures import Future
+
+        return Future(loop=self)
+
+    def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
+        """Schedule *coro* as a Task (through the task factory, if one is set)."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        factory = self._task_factory
+        if factory is None:
+            from tidal._core.tasks import Task
+
+            task = Task(coro, loop=self, name=name, context=context)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+            return task
+        if context is None:
+            task = factory(self, coro)
+        else:
+            task = factory(self, coro, context=context)
+        if name is not None:
+            try:
+                set_name = task.set_name
+            except AttributeError:
+                warnings.warn(
+                    "Task.set_name() was added in Python 3.8, the method support "
+                    "will be mandatory for third-party task implementations since 3.13.",
+                    DeprecationWarning, stacklevel=3,
+                )
+            else:
+                set_name(name)
+        return task
+
+    def set_task_factory(self, factory: Callable[..., Any] | None) -> None:
+        """Use ``factory(loop, coro[, context=])`` to make tasks; None for the default."""
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self) -> Callable[..., Any] | None:
+        """The task factory, or None."""
+        return self._task_factory
+
+    # -- running ------------------------------------------------------------
+
+    def _run_once(self) -> None:
+        scheduled = self._scheduled
+        if scheduled:
+            count = len(scheduled)
+            if (
+                count > _MIN_SCHEDULED_TIMER_HANDLES
+                and self._timer_cancelled_count / count > _MIN_CANCELLED_TIMER_HANDLES_FRACTION
+            ):
+                self._purge_cancelled_timers()
+                scheduled = self._scheduled
+            else:
+                while scheduled and scheduled[0][2]._cancelled:
+                    self._timer_cancelled_count -= 1
+                    _heappop(scheduled)[2]._scheduled = False
+
+        ready = self._ready
+        if ready or self._stopping:
+            if self._fds:
+                self._process_events(self._poller.poll(0))
+        else:
+            self._polling = True
+            if ready:
+                timeout: float | None = 0
+            elif scheduled:
+                timeout = min(max(0.0, scheduled[0][0] - self.time()), MAXIMUM_SELECT_TIMEOUT)
+            else:
+                timeout = None
+            events = self._poller.poll(timeout)
+            self._polling = False
+            self._process_events(events)
+
+        if scheduled:
+            end = self.time() + self._clock_resolution
+            while scheduled and scheduled[0][0] < end:
+                timer = _heappop(scheduled)[2]
+                timer._scheduled = False
+                ready.append(timer)
+
+        if self._debug:
+            self._run_ready_debug()
+            return
+        popleft = ready.popleft
+        for _ in range(len(ready)):
+            popleft()._run()
+
+    def _run_ready_debug(self) -> None:
+        ready = self._ready
+        for _ in range(len(ready)):
+            item = ready.popleft()
+            self._current_handle = item
+            try:
+                t0 = self.time()
+                item._run()
+                dt = self.time() - t0
+                if dt >= self.slow_callback_duration:
+                    logger.warning("Executing %s took %.3f seconds", _format_handle(item), dt)
+            finally:
+                self._current_handle = None
+
+    def _purge_cancelled_timers(self) -> None:
+        kept = []
+        for entry in self._scheduled:
+            if entry[2]._cancelled:
+                entry[2]._scheduled = False
+            else:
+                kept.append(entry)
+        heapq.heapify(kept)
+        self._scheduled = kept
+        self._timer_cancelled_count = 0
+
+    def _process_events(self, events: list[tuple[int, int]]) -> None:
+        if not events:
+            return
+        fds = self._fds
+        ready = self._ready
+        readable = self._poller.readable
+        writable = self._poller.writable
+        for fd, ev in events:
+            entry = fds.get(fd)
+            if entry is None:
+                if fd == self._wakeup_r:
+                    self._drain_wakeup()
+                continue
+            if ev & readable:
+                reader = entry.reader
+                if reader is not None and not reader._cancelled:
+                    ready.append(reader)
+            if ev & writable:
+                writer = entry.writer
+                if writer is not None and not writer._cancelled:
+                    ready.append(writer)
+
+    def _check_running(self) -> None:
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if _aio.get_running_loop_or_none() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
+    def run_forever(self) -> None:
+        """Run until stop() is called."""
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            _aio.set_running_loop(self)
+            run_once = self._run_once
+            while True:
+                run_once()
+                if self._stopping:
+                    break
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            _aio.set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_hooks)
+
+    def run_until_complete(self, future: Any) -> Any:
+        """Run until *future* (a future, task or coroutine) is done; return its result."""
+        self._check_closed()
+        self._check_running()
+        from tidal._core.futures import isfuture
+        from tidal._core.tasks import ensure_future
+
+        new_task = not isfuture(future)
+        future = ensure_future(future, loop=self)
+        if new_task:
+            # An exception here is re-raised to the caller: nothing to log.
+            future._log_destroy_pending = False
+        future.add_done_callback(_run_until_complete_cb)
+        try:
+            self.run_forever()
+        except BaseException:
+            if new_task and future.done() and not future.cancelled():
+                future.exception()  # mark it retrieved: it propagates from here
+            raise
+        finally:
+            future.remove_done_callback(_run_until_complete_cb)
+        if not future.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return future.result()
+
+    def stop(self) -> None:
+        """Stop after the current turn (all callbacks already ready still run)."""
+        self._stopping = True
+
+    def is_running(self) -> bool:
+        """True while run_forever() is active."""
+        return self._thread_id is not None
+
+    def is_closed(self) -> bool:
+        """True once close() was called."""
+        return self._closed
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+
+    def close(self) -> None:
+        """Close the loop: drop pending callbacks, release the poller and executor."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            logger.debug("Close %r", self)
+        self._closed = True
+        self._ready.clear()
+        self._scheduled.clear()
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+        self._fds.clear()
+        self._poller.close()
+        os.close(self._wakeup_r)
+        if self._wakeup_w != self._wakeup_r:
+            os.close(self._wakeup_w)
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if not getattr(self, "_closed", True):
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    # -- I/O registration -------------------------------------------------
+
+    def _ensure_fd_no_transport(self, fd: Any) -> int:
+        # Overridden by the transport layer, which refuses fds it owns.
+        return fileobj_to_fd(fd)
+
+    def _add_io(self, fileobj: Any, callback: Callable[..., object], args: tuple[Any, ...],
+                writer: bool) -> Handle:
+        self._check_closed()
+        fd = self._ensure_fd_no_transport(fileobj)
+        handle = Handle(callback, args, self, None)
+        entry = self._fds.get(fd)
+        poller = self._poller
+        if entry is None:
+            entry = _FdEntry()
+            entry.mask = poller.OUT if writer else poller.IN
+            poller.register(fd, entry.mask)
+            self._fds[fd] = entry
+        else:
+            mask = entry.mask | (poller.OUT if writer else poller.IN)
+            if mask != entry.mask:
+                poller.modify(fd, mask)
+                entry.mask = mask
+        old = entry.writer if writer else entry.reader
+        if writer:
+            entry.writer = handle
+        else:
+            entry.reader = handle
+        if old is not None:
+            old.cancel()
+        return handle
+
+    def _remove_io(self, fileobj: Any, writer: bool) -> bool:
+        if self._closed:
+            return False
+        fd = fileobj_to_fd(fileobj)
+        entry = self._fds.get(fd)
+        if entry is None:
+            return False
+        poller = self._poller
+        handle = entry.writer if writer else entry.reader
+        mask = entry.mask & ~(poller.OUT if writer else poller.IN)
+        if mask:
+            if mask != entry.mask:
+                poller.modify(fd, mask)
+                entry.mask = mask
+            if writer:
+                entry.writer = None
+            else:
+                entry.reader = None
+        else:
+            poller.unregister(fd)
+            del self._fds[fd]
+        if handle is not None:
+            handle.cancel()
+            return True
+        return False
+
+    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        """Call ``callback(*args)`` whenever *fd* is readable."""
+        self._add_io(fd, callback, args, False)
+
+    def remove_reader(self, fd: Any) -> bool:
+        """Stop watching *fd* for reading; True if a reader was registered."""
+        return self._remove_io(fd, False)
+
+    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+        """Call ``callback(*args)`` whenever *fd* is writable."""
+        self._add_io(fd, callback, args, True)
+
+    def remove_writer(self, fd: Any) -> bool:
+        """Stop watching *fd* for writing; True if a writer was registered."""
+        return self._remove_io(fd, True)
+
+    # -- errors -------------------------------------------------------------
+
+    def get_exception_handler(self) -> Callable[..., object] | None:
+        """The custom exception handler, or None."""
+        return self._exception_handler
+
+    def set_exception_handler(self, handler: Callable[..., object] | None) -> None:
+        """Route errors to ``handler(loop, context)``; None restores the default."""
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        """Log *context* to the 'asyncio' logger, as asyncio does."""
+        from tidal._core.errors import log_context
+
+        log_context(self, context)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        """Pass *context* to the exception handler; never raises (but exits)."""
+        from tidal._core.errors import call_handler
+
+        call_handler(self, context)
+
+    # -- debug ----------------------------------------------------------------
+
+    def get_debug(self) -> bool:
+        """True in debug mode."""
+        return self._debug
+
+    def set_debug(self, enabled: bool) -> None:
+        """Turn debug mode on or off (slow-callback warnings, thread checks...)."""
+        self._debug = enabled
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
+
+    def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
+        if bool(enabled) == bool(self._coroutine_origin_tracking_enabled):
+            return
+        if enabled:
+            self._coroutine_origin_tracking_saved_depth = sys.get_coroutine_origin_tracking_depth()
+            sys.set_coroutine_origin_tracking_depth(10)
+        else:
+            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth or 0)
+        self._coroutine_origin_tracking_enabled = enabled
+
+    def _check_thread(self) -> None:
+        if self._thread_id is None:
+            return
+        if threading.get_ident() != self._thread_id:
+            raise RuntimeError(
+                "Non-thread-safe operation invoked on an event loop other than the current one"
+            )
+
+    def _check_callback(self, callback: Any, method: str) -> None:
+        from tidal._core.tasks import iscoroutine
+        import inspect
+
+        if iscoroutine(callback) or inspect.iscoroutinefunction(callback):
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        if not callable(callback):
+            raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+    # -- async generators -----------------------------------------------------
+
+    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after "
+                f"loop.shutdown_asyncgens() call",
+                ResourceWarning, source=self,
+            )
+        self._asyncgens.add(agen)
+
+    async def shutdown_asyncgens(self) -> None:
+        """Close every async generator still open on this loop."""
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        agens = list(self._asyncgens)
+        self._asyncgens.clear()
+        tasks = [self.create_task(agen.aclose()) for agen in agens]
+        for task, agen in zip(tasks, agens):
+            try:
+                await task
+            except Exception as exc:
+                self.call_exception_handler({
+                    "message": f"an error occurred during closing of asynchronous generator {agen!r}",
+                    "exception": exc,
+                    "asyncgen": agen,
+                })
+
+    # -- executor -------------------------------------------------------------
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+        """Run ``func(*args)`` in *executor* (default: a thread pool); return a future."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            if self._executor_shutdown_called:
+                raise RuntimeError("Executor shutdown has been called")
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                self._default_executor = executor
+        from tidal._core.bridge import wrap_future
+
+        return wrap_future(executor.submit(func, *args), loop=self)
+
+    def set_default_executor(self, executor: Any) -> None:
+        """Use *executor* (a ThreadPoolExecutor) for run_in_executor(None, ...)."""
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor")
+        self._default_executor = executor
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """Shut the default executor down, waiting for its threads (up to *timeout*)."""
+        from tidal._core.bridge import shutdown_executor
+
+        await shutdown_executor(self, timeout)
+
+    # -- sockets needed by the core --------------------------------------------
+
+    def _socketpair(self) -> tuple[socket.socket, socket.socket]:
+        return socket.socketpair()

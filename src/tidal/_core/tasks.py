@@ -1,0 +1,431 @@
+"""tidal's Task: drives a coroutine, one step per turn of the loop.
+
+The hot path is :func:`_step`.  A step sends into the coroutine and looks at
+what it yielded:
+
+* a tidal future (or task) that is pending: the task appends *itself* to the
+  future's callback list.  When the future completes, the task goes straight
+  onto the loop's ready queue and the loop calls ``task._run()``.  No Handle,
+  no bound ``__wakeup`` method, no extra ``result()`` call: ``Future.__await__``
+  fetches the result when the coroutine resumes.
+* ``None`` (a bare ``yield``, which is what ``sleep(0)`` does): the task goes
+  back on the ready queue as it is.
+* any other asyncio-compatible future: the generic ``add_done_callback`` path,
+  exactly as asyncio does it.
+
+The current-task and all-tasks registries are asyncio's own (see ``_aio``), so
+``asyncio.current_task()`` and ``asyncio.all_tasks()`` see tidal tasks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import itertools
+import linecache
+import sys
+import traceback
+from asyncio import CancelledError, InvalidStateError
+from collections.abc import Coroutine
+from types import CoroutineType, GenericAlias
+from typing import Any, Generic, TextIO, TypeVar
+
+from tidal._core import _aio
+from tidal._core.futures import _FINISHED, _PENDING, Future
+
+__all__ = ("Task", "current_task", "all_tasks", "iscoroutine")
+
+_T = TypeVar("_T")
+
+_current_tasks = _aio.current_tasks
+_register_task = _aio.register_task
+_copy_context = contextvars.copy_context
+_next_task_number = itertools.count(1).__next__
+_UNCANCEL_CLEARS_MUST_CANCEL = sys.version_info >= (3, 13)
+
+_coroutine_types: set[type] = {CoroutineType}
+
+
+def iscoroutine(obj: object) -> bool:
+    """True for a coroutine object (native or any ``collections.abc.Coroutine``)."""
+    cls = type(obj)
+    if cls in _coroutine_types:
+        return True
+    if isinstance(obj, Coroutine):
+        # Cache positives only: a cache of negatives could grow without bound.
+        if len(_coroutine_types) < 100:
+            _coroutine_types.add(cls)
+        return True
+    return False
+
+
+class Task(Future, Generic[_T]):
+    """A coroutine wrapped in a Future, scheduled on the loop."""
+
+    __slots__ = (
+        "_coro", "_context", "_name", "_fut_waiter", "_must_cancel",
+        "_num_cancels_requested", "_log_destroy_pending",
+    )
+
+    def __init__(
+        self,
+        coro: Any,
+        *,
+        loop: Any = None,
+        name: object = None,
+        context: contextvars.Context | None = None,
+        eager_start: bool = False,
+    ) -> None:
+        Future.__init__(self, loop=loop)
+        if self._source_traceback:
+            del self._source_traceback[-1]
+        if type(coro) is not CoroutineType and not iscoroutine(coro):
+            self._log_destroy_pending: bool = False
+            self._coro: Any = None
+            raise TypeError(f"a coroutine was expected, got {coro!r}")
+        self._log_destroy_pending = True
+        # An int stands for the name "Task-<int>", formatted only when asked.
+        self._name: Any = _next_task_number() if name is None else str(name)
+        self._num_cancels_requested: int = 0
+        self._must_cancel: bool = False
+        self._fut_waiter: Any = None
+        self._coro = coro
+        self._context: contextvars.Context = _copy_context() if context is None else context
+        loop = self._loop
+        if eager_start and loop.is_running():
+            self._eager_start()
+            return
+        ready = self._ready
+        if ready is not None and not loop._debug:
+            if loop._closed:
+                raise RuntimeError("Event loop is closed")
+            ready.append(self)
+        else:
+            loop.call_soon(self._run, context=self._context)
+        _register_task(self)
+
+    def __del__(self) -> None:
+        if self._state is _PENDING and self._log_destroy_pending:
+            context: dict[str, Any] = {
+                "task": self,
+                "message": "Task was destroyed but it is pending!",
+            }
+            if self._source_traceback:
+                context["source_traceback"] = self._source_traceback
+            self._loop.call_exception_handler(context)
+        Future.__del__(self)
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __repr__(self) -> str:
+        from tidal._core.reprs import task_repr
+
+        return task_repr(self)
+
+    def _run(self) -> None:
+        # What the loop calls when it pops this task off the ready queue.
+        self._context.run(_step, self, None)
+
+    def _wakeup(self, future: Any) -> None:
+        # The generic path, for futures that are not tidal's.
+        try:
+            future.result()
+        except BaseException as exc:
+            _step(self, exc)
+        else:
+            _step(self, None)
+
+    def _eager_start(self) -> None:
+        loop = self._loop
+        previous = _current_tasks.get(loop)
+        _current_tasks[loop] = self
+        try:
+            _aio.register_eager_task(self)
+            try:
+                self._context.run(_step_run, self, None)
+            finally:
+                _aio.unregister_eager_task(self)
+        finally:
+            if previous is None:
+                del _current_tasks[loop]
+            else:
+                _current_tasks[loop] = previous
+            if self._state is not _PENDING:
+                self._coro = None
+            else:
+                _register_task(self)
+
+    def get_coro(self) -> Any:
+        """The coroutine this task drives."""
+        return self._coro
+
+    def get_context(self) -> contextvars.Context:
+        """The context the coroutine runs in."""
+        return self._context
+
+    def get_name(self) -> str:
+        """The task's name, ``Task-<n>`` unless one was given."""
+        name = self._name
+        if name.__class__ is int:
+            name = self._name = f"Task-{name}"
+        return name  # type: ignore[no-any-return]
+
+    def set_name(self, value: object) -> None:
+        """Rename the task."""
+        self._name = str(value)
+
+    def set_result(self, result: Any) -> None:
+        """Not supported: a task's result is what its coroutine returns."""
+        raise RuntimeError("Task does not support set_result operation")
+
+    def set_exception(self, exception: Any) -> None:
+        """Not supported: a task's exception is what its coroutine raises."""
+        raise RuntimeError("Task does not support set_exception operation")
+
+    def get_stack(self, *, limit: int | None = None) -> list[Any]:
+        """Frames of the suspended coroutine, or of the traceback that ended it."""
+        frames: list[Any] = []
+        coro = self._coro
+        frame = None
+        for attr in ("cr_frame", "gi_frame", "ag_frame"):
+            if hasattr(coro, attr):
+                frame = getattr(coro, attr)
+                break
+        if frame is not None:
+            while frame is not None:
+                if limit is not None:
+                    if limit <= 0:
+                        break
+                    limit -= 1
+                frames.append(frame)
+                frame = frame.f_back
+            frames.reverse()
+        elif self._exception is not None:
+            tb = self._exception.__traceback__
+            while tb is not None:
+                if limit is not None:
+                    if limit <= 0:
+                        break
+                    limit -= 1
+                frames.append(tb.tb_frame)
+                tb = tb.tb_next
+        return frames
+
+    def print_stack(self, *, limit: int | None = None, file: TextIO | None = None) -> None:
+        """Print :meth:`get_stack` the way the traceback module prints a stack."""
+        entries = []
+        checked: set[str] = set()
+        for f in self.get_stack(limit=limit):
+            filename = f.f_code.co_filename
+            if filename not in checked:
+                checked.add(filename)
+                linecache.checkcache(filename)
+            line = linecache.getline(filename, f.f_lineno, f.f_globals)
+            entries.append((filename, f.f_lineno, f.f_code.co_name, line))
+        exc = self._exception
+        if not entries:
+            print(f"No stack for {self!r}", file=file)
+        elif exc is not None:
+            print(f"Traceback for {self!r} (most recent call last):", file=file)
+        else:
+            print(f"Stack for {self!r} (most recent call last):", file=file)
+        traceback.print_list(traceback.StackSummary.from_list(entries), file=file)
+        if exc is not None:
+            for line in traceback.format_exception_only(exc.__class__, exc):
+                print(line, file=file, end="")
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Ask the task to cancel itself: CancelledError is thrown into the coroutine."""
+        self._log_traceback = False
+        if self._state is not _PENDING:
+            return False
+        self._num_cancels_requested += 1
+        waiter = self._fut_waiter
+        if waiter is not None and waiter.cancel(msg=msg):
+            return True
+        self._must_cancel = True
+        self._cancel_message = msg
+        return True
+
+    def cancelling(self) -> int:
+        """How many cancellation requests are pending (see :meth:`uncancel`)."""
+        return self._num_cancels_requested
+
+    def uncancel(self) -> int:
+        """Withdraw one cancellation request; return how many remain."""
+        if self._num_cancels_requested > 0:
+            self._num_cancels_requested -= 1
+            if _UNCANCEL_CLEARS_MUST_CANCEL and self._num_cancels_requested == 0:
+                self._must_cancel = False
+        return self._num_cancels_requested
+
+
+def _step(task: Task[Any], exc: BaseException | None) -> None:
+    """Run *task* until its coroutine yields, registered as the current task."""
+    if task._state is not _PENDING:
+        raise InvalidStateError(f"_step(): already done: {task!r}, {exc!r}")
+    if task._must_cancel:
+        if not isinstance(exc, CancelledError):
+            exc = task._make_cancelled_error()
+        task._must_cancel = False
+    task._fut_waiter = None
+    loop = task._loop
+    current = _current_tasks.setdefault(loop, task)
+    if current is not task:
+        raise RuntimeError(
+            f"Cannot enter into task {task!r} while another task {current!r} is being executed."
+        )
+    try:
+        _step_run(task, exc)
+    finally:
+        current = _current_tasks.pop(loop, None)
+        if current is not task:
+            raise RuntimeError(
+                f"Leaving task {task!r} does not match the current task {current!r}."
+            )
+
+
+def _step_run(task: Task[Any], exc: BaseException | None) -> None:
+    coro = task._coro
+    try:
+        result = coro.send(None) if exc is None else coro.throw(exc)
+    except StopIteration as stop:
+        if task._must_cancel:
+            task._must_cancel = False
+            Future.cancel(task, msg=task._cancel_message)
+        else:
+            task._result = stop.value
+            task._state = _FINISHED
+            if task._callbacks:
+                task._schedule_callbacks()
+    except CancelledError as cancelled:
+        task._cancelled_exc = cancelled
+        Future.cancel(task)
+    except (KeyboardInterrupt, SystemExit) as fatal:
+        Future.set_exception(task, fatal)
+        raise
+    except BaseException as error:
+        Future.set_exception(task, error)
+    else:
+        if result is None:
+            # A bare yield (sleep(0)): run again on the next turn.
+            ready = task._ready
+            if ready is not None:
+                ready.append(task)
+            else:
+                task._loop.call_soon(task._run)
+        elif isinstance(result, Future):
+            if result._loop is not task._loop:
+                _fail_step(task, f"Task {task!r} got Future {result!r} attached to a different loop")
+            elif not result._asyncio_future_blocking:
+                _fail_step(
+                    task, f"yield was used instead of yield from in task {task!r} with {result!r}"
+                )
+            elif result is task:
+                _fail_step(task, f"Task cannot await on itself: {task!r}")
+            else:
+                result._asyncio_future_blocking = False
+                if result._state is _PENDING:
+                    callbacks = result._callbacks
+                    if callbacks is None:
+                        result._callbacks = [task]
+                    else:
+                        callbacks.append(task)
+                else:  # yielded an already-done future by hand
+                    task._loop.call_soon(task._run)
+                task._fut_waiter = result
+                if task._must_cancel and result.cancel(msg=task._cancel_message):
+                    task._must_cancel = False
+        else:
+            _step_foreign(task, result)
+
+
+def _step_foreign(task: Task[Any], result: Any) -> None:
+    # The coroutine yielded something that is not a tidal future.
+    blocking = getattr(result, "_asyncio_future_blocking", None)
+    if blocking is not None:
+        try:
+            result_loop = result.get_loop()
+        except AttributeError:
+            result_loop = result._loop
+        if result_loop is not task._loop:
+            _fail_step(task, f"Task {task!r} got Future {result!r} attached to a different loop")
+        elif not blocking:
+            _fail_step(
+                task, f"yield was used instead of yield from in task {task!r} with {result!r}"
+            )
+        else:
+            result._asyncio_future_blocking = False
+            result.add_done_callback(task._wakeup, context=task._context)
+            task._fut_waiter = result
+            if task._must_cancel and result.cancel(msg=task._cancel_message):
+                task._must_cancel = False
+    elif inspect.isgenerator(result):
+        _fail_step(
+            task,
+            f"yield was used instead of yield from for generator in task {task!r} with {result!r}",
+        )
+    else:
+        _fail_step(task, f"Task got bad yield: {result!r}")
+
+
+def _fail_step(task: Task[Any], message: str) -> None:
+    task._loop.call_soon(_step, task, RuntimeError(message), context=task._context)
+
+
+def current_task(loop: Any = None) -> Any:
+    """The task running on *loop* (default: the running loop), or None."""
+    if loop is None:
+        from tidal._core.events import get_running_loop
+
+        loop = get_running_loop()
+    return _current_tasks.get(loop)
+
+
+def _loop_of(fut: Any) -> Any:
+    try:
+        return fut.get_loop()
+    except AttributeError:
+        return fut._loop
+
+
+def all_tasks(loop: Any = None) -> set[Any]:
+    """The set of not-yet-done tasks of *loop* (default: the running loop)."""
+    if loop is None:
+        from tidal._core.events import get_running_loop
+
+        loop = get_running_loop()
+    return {t for t in _aio.snapshot_tasks() if _loop_of(t) is loop and not t.done()}
+
+
+def ensure_future(coro_or_future: Any, *, loop: Any = None) -> Any:
+    """A future for *coro_or_future*: futures pass through, coroutines become tasks."""
+    from tidal._core.futures import isfuture
+
+    if isfuture(coro_or_future):
+        if loop is not None and loop is not _loop_of(coro_or_future):
+            raise ValueError(
+                "The future belongs to a different loop than the one specified as the loop argument"
+            )
+        return coro_or_future
+    should_close = True
+    if not iscoroutine(coro_or_future):
+        if inspect.isawaitable(coro_or_future):
+            should_close = False
+            coro_or_future = _wrap_awaitable(coro_or_future)
+        else:
+            raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
+    if loop is None:
+        from tidal._core.events import get_event_loop
+
+        loop = get_event_loop()
+    try:
+        return loop.create_task(coro_or_future)
+    except RuntimeError:
+        if should_close:
+            coro_or_future.close()
+        raise
+
+
+async def _wrap_awaitable(awaitable: Any) -> Any:
+    return await awaitable
