@@ -35,6 +35,8 @@ from tidal._api.threads import *  # noqa: F403
 from tidal._api.timeouts import *  # noqa: F403
 from tidal._api.wait import *  # noqa: F403
 from tidal._core.bridge import wrap_future
+from tidal._io.process import *  # noqa: F403
+from tidal._io.streams import *  # noqa: F403
 from tidal._core.events import (
     EventLoopPolicy,
     get_event_loop,
@@ -50,7 +52,10 @@ from tidal._loop import EventLoop
 
 __version__ = "0.1.0"
 
-_API_MODULES = ("gather", "locks", "queues", "runners", "taskgroups", "threads", "timeouts", "wait")
+_API_MODULES = (
+    "_api.gather", "_api.locks", "_api.queues", "_api.runners", "_api.taskgroups",
+    "_api.threads", "_api.timeouts", "_api.wait", "_io.streams", "_io.process",
+)
 
 
 def _api_names() -> list[str]:
@@ -58,7 +63,7 @@ def _api_names() -> list[str]:
 
     names: list[str] = []
     for mod in _API_MODULES:
-        names.extend(importlib.import_module(f"tidal._api.{mod}").__all__)
+        names.extend(importlib.import_module(f"tidal.{mod}").__all__)
     return names
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from tidal._core.loop import BaseEventLoop
+from tidal._io.net import NetworkMixin
+from tidal._io.pipes import PipeMixin
+from tidal._io.signals import SignalMixin
+from tidal._io.sock import SocketMixin
+from tidal._io.subprocess import SubprocessMixin
 
 
-class EventLoop(BaseEventLoop):
+class EventLoop(NetworkMixin, SocketMixin, SubprocessMixin, PipeMixin, SignalMixin):
     """tidal's event loop: asyncio's loop API on tidal's own implementation."""
 
 
