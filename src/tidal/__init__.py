@@ -35,8 +35,6 @@ from tidal._api.threads import *  # noqa: F403
 from tidal._api.timeouts import *  # noqa: F403
 from tidal._api.wait import *  # noqa: F403
 from tidal._core.bridge import wrap_future
-from tidal._io.process import *  # noqa: F403
-from tidal._io.streams import *  # noqa: F403
 from tidal._core.events import (
     EventLoopPolicy,
     get_event_loop,
@@ -48,6 +46,8 @@ from tidal._core.events import (
 from tidal._core.futures import Future, isfuture
 from tidal._core.handles import Handle, TimerHandle
 from tidal._core.tasks import Task, all_tasks, current_task, ensure_future, iscoroutine
+from tidal._io.process import *  # noqa: F403
+from tidal._io.streams import *  # noqa: F403
 from tidal._loop import EventLoop
 
 __version__ = "0.1.0"
@@ -67,7 +67,7 @@ def _api_names() -> list[str]:
     return names
 
 
-__all__ = [  # noqa: PLE0604
+__all__ = [
     "AbstractEventLoop", "AbstractEventLoopPolicy", "BaseProtocol", "BufferedProtocol",
     "CancelledError", "DatagramProtocol", "EventLoop", "EventLoopPolicy", "Future", "Handle",
     "IncompleteReadError", "InvalidStateError", "LimitOverrunError", "Protocol",

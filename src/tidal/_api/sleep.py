@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import sys
 import types
-from typing import Any, Generator, TypeVar
+from collections.abc import Generator
+from typing import Any, TypeVar
 
 from tidal._core import _aio
 

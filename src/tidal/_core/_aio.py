@@ -14,7 +14,8 @@ import sys
 import weakref
 from asyncio import events as _events
 from asyncio import tasks as _tasks
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: loop -> the task running on it; the dict asyncio.current_task() reads.
 current_tasks: dict[Any, Any] = _tasks._current_tasks  # type: ignore[attr-defined]
@@ -45,16 +46,19 @@ def unregister_task(task: object) -> None:
     _registry.discard(task)
 
 
-if sys.version_info >= (3, 12):
-    _eager: set[Any] = _tasks._eager_tasks  # type: ignore[attr-defined]
+_eager: set[Any] = (
+    _tasks._eager_tasks if sys.version_info >= (3, 12) else set()  # type: ignore[attr-defined]
+)
 
-    def register_eager_task(task: object) -> None:
-        """Mark *task* as running eagerly (3.12+), as asyncio does."""
-        _eager.add(task)
 
-    def unregister_eager_task(task: object) -> None:
-        """Forget an eagerly started *task*."""
-        _eager.discard(task)
+def register_eager_task(task: object) -> None:
+    """Mark *task* as running eagerly (3.12+), as asyncio does."""
+    _eager.add(task)
+
+
+def unregister_eager_task(task: object) -> None:
+    """Forget an eagerly started *task*."""
+    _eager.discard(task)
 
 
 #: Set (or clear, with None) the loop asyncio.get_running_loop() returns.
@@ -65,7 +69,7 @@ get_running_loop_or_none: Callable[[], Any] = _events._get_running_loop
 
 def snapshot_tasks() -> list[Any]:
     """Every registered task (of any loop), copied safely."""
-    tasks: list[Any] = list(_eager) if sys.version_info >= (3, 12) else []
+    tasks: list[Any] = list(_eager)
     # Iterating a WeakSet can fail if another thread mutates it: retry.
     for _ in range(1000):
         try:

@@ -26,7 +26,7 @@ def convert_future_exc(exc: BaseException) -> BaseException:
     if cls is concurrent.futures.CancelledError:
         return asyncio.CancelledError(*exc.args)
     if cls is concurrent.futures.TimeoutError:
-        return asyncio.TimeoutError(*exc.args)
+        return TimeoutError(*exc.args)
     if cls is concurrent.futures.InvalidStateError:
         return asyncio.InvalidStateError(*exc.args)
     return exc

@@ -18,8 +18,9 @@ import contextvars
 import sys
 from asyncio import CancelledError, InvalidStateError
 from collections import deque
+from collections.abc import Callable, Generator
 from types import GenericAlias
-from typing import TYPE_CHECKING, Any, Callable, Generator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.handles import Handle
@@ -80,7 +81,7 @@ class Future:
             extract_stack(sys._getframe(1)) if loop.get_debug() else None
         )
 
-    __class_getitem__ = classmethod(GenericAlias)
+    __class_getitem__: Any = classmethod(GenericAlias)
 
     def __repr__(self) -> str:
         from tidal._core.reprs import future_repr

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tidal._core.format import extract_stack, format_callback_source
 
@@ -86,8 +87,9 @@ class Handle:
             self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
+        source = format_callback_source(self._callback, self._args)
         context: dict[str, Any] = {
-            "message": f"Exception in callback {format_callback_source(self._callback, self._args)}",
+            "message": f"Exception in callback {source}",
             "exception": exc,
             "handle": self,
         }

@@ -34,7 +34,8 @@ import warnings
 import weakref
 from asyncio import AbstractEventLoop
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tidal._core import _aio
 from tidal._core.handles import Handle, TimerHandle
@@ -151,7 +152,9 @@ class BaseEventLoop(AbstractEventLoop):
 
     # -- scheduling ---------------------------------------------------------
 
-    def call_soon(self, callback: Callable[..., object], *args: Any, context: Any = None) -> Handle:
+    def call_soon(  # type: ignore[override]
+        self, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> Handle:
         """Run ``callback(*args)`` on the next turn of the loop."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -164,9 +167,9 @@ class BaseEventLoop(AbstractEventLoop):
         self._ready.append(handle)
         return handle
 
-    def call_soon_threadsafe(
+    def call_soon_threadsafe(  # type: ignore[override]
         self, callback: Callable[..., object], *args: Any, context: Any = None
-    ) -> Handle:
+    ) -> Handle:  # type: ignore[override]
         """Like call_soon(), callable from any thread; wakes the loop if it sleeps."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
@@ -180,9 +183,9 @@ class BaseEventLoop(AbstractEventLoop):
             self._write_to_self()
         return handle
 
-    def call_later(
+    def call_later(  # type: ignore[override]
         self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
-    ) -> TimerHandle:
+    ) -> TimerHandle:  # type: ignore[override]
         """Run ``callback(*args)`` after *delay* seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
@@ -191,9 +194,9 @@ class BaseEventLoop(AbstractEventLoop):
             del timer._source_traceback[-1]
         return timer
 
-    def call_at(
+    def call_at(  # type: ignore[override]
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
-    ) -> TimerHandle:
+    ) -> TimerHandle:  # type: ignore[override]
         """Run ``callback(*args)`` at loop time *when*."""
         if when is None:
             raise TypeError("when cannot be None")
@@ -231,7 +234,7 @@ class BaseEventLoop(AbstractEventLoop):
         if factory is None:
             from tidal._core.tasks import Task
 
-            task = Task(coro, loop=self, name=name, context=context)
+            task: Any = Task(coro, loop=self, name=name, context=context)
             if task._source_traceback:
                 del task._source_traceback[-1]
             return task
@@ -514,7 +517,9 @@ class BaseEventLoop(AbstractEventLoop):
             return True
         return False
 
-    def add_reader(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+    def add_reader(  # type: ignore[override]
+        self, fd: Any, callback: Callable[..., object], *args: Any
+    ) -> None:
         """Call ``callback(*args)`` whenever *fd* is readable."""
         self._add_io(fd, callback, args, False)
 
@@ -522,7 +527,9 @@ class BaseEventLoop(AbstractEventLoop):
         """Stop watching *fd* for reading; True if a reader was registered."""
         return self._remove_io(fd, False)
 
-    def add_writer(self, fd: Any, callback: Callable[..., object], *args: Any) -> None:
+    def add_writer(  # type: ignore[override]
+        self, fd: Any, callback: Callable[..., object], *args: Any
+    ) -> None:
         """Call ``callback(*args)`` whenever *fd* is writable."""
         self._add_io(fd, callback, args, True)
 
@@ -573,7 +580,8 @@ class BaseEventLoop(AbstractEventLoop):
             self._coroutine_origin_tracking_saved_depth = sys.get_coroutine_origin_tracking_depth()
             sys.set_coroutine_origin_tracking_depth(10)
         else:
-            sys.set_coroutine_origin_tracking_depth(self._coroutine_origin_tracking_saved_depth or 0)
+            saved = self._coroutine_origin_tracking_saved_depth
+            sys.set_coroutine_origin_tracking_depth(saved or 0)
         self._coroutine_origin_tracking_enabled = enabled
 
     def _check_thread(self) -> None:
@@ -585,8 +593,9 @@ class BaseEventLoop(AbstractEventLoop):
             )
 
     def _check_callback(self, callback: Any, method: str) -> None:
-        from tidal._core.tasks import iscoroutine
         import inspect
+
+        from tidal._core.tasks import iscoroutine
 
         if iscoroutine(callback) or inspect.iscoroutinefunction(callback):
             raise TypeError(f"coroutines cannot be used with {method}()")
@@ -617,19 +626,22 @@ class BaseEventLoop(AbstractEventLoop):
         agens = list(self._asyncgens)
         self._asyncgens.clear()
         tasks = [self.create_task(agen.aclose()) for agen in agens]
-        for task, agen in zip(tasks, agens):
+        for task, agen in zip(tasks, agens, strict=True):
             try:
                 await task
             except Exception as exc:
                 self.call_exception_handler({
-                    "message": f"an error occurred during closing of asynchronous generator {agen!r}",
+                    "message": "an error occurred during closing of asynchronous "
+                    f"generator {agen!r}",
                     "exception": exc,
                     "asyncgen": agen,
                 })
 
     # -- executor -------------------------------------------------------------
 
-    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., Any], *args: Any
+    ) -> Any:
         """Run ``func(*args)`` in *executor* (default: a thread pool); return a future."""
         self._check_closed()
         if self._debug:

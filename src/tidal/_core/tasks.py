@@ -115,7 +115,7 @@ class Task(Future, Generic[_T]):
             self._loop.call_exception_handler(context)
         Future.__del__(self)
 
-    __class_getitem__ = classmethod(GenericAlias)
+    __class_getitem__: Any = classmethod(GenericAlias)
 
     def __repr__(self) -> str:
         from tidal._core.reprs import task_repr
@@ -316,7 +316,9 @@ def _step_run(task: Task[Any], exc: BaseException | None) -> None:
                 task._loop.call_soon(task._run)
         elif isinstance(result, Future):
             if result._loop is not task._loop:
-                _fail_step(task, f"Task {task!r} got Future {result!r} attached to a different loop")
+                _fail_step(
+                    task, f"Task {task!r} got Future {result!r} attached to a different loop"
+                )
             elif not result._asyncio_future_blocking:
                 _fail_step(
                     task, f"yield was used instead of yield from in task {task!r} with {result!r}"
