@@ -20,7 +20,7 @@ from asyncio import CancelledError, InvalidStateError
 from collections import deque
 from collections.abc import Callable, Generator
 from types import GenericAlias
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.handles import Handle
@@ -56,8 +56,11 @@ class Future:
     __slots__ = (
         "_loop", "_ready", "_state", "_result", "_exception", "_exception_tb",
         "_callbacks", "_asyncio_future_blocking", "_log_traceback",
-        "_cancel_message", "_cancelled_exc", "_source_traceback", "__weakref__",
+        "_cancel_message", "_cancelled_exc", "_source_traceback", "_tb_guard", "__weakref__",
     )
+
+    #: Whether set_exception() must attach an _UnretrievedGuard (Task has __del__).
+    _needs_guard: ClassVar[bool] = True
 
     def __init__(self, *, loop: Any = None) -> None:
         if loop is None:
@@ -67,19 +70,22 @@ class Future:
         self._loop: Any = loop
         # The loop's ready deque when the loop is tidal's: completing the
         # future then appends there directly instead of calling call_soon().
-        self._ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
+        ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
+        self._ready = ready
         self._state: str = _PENDING
         self._result: Any = None
         self._exception: BaseException | None = None
-        self._exception_tb: Any = None
+        # _exception_tb and _tb_guard are only read after set_exception()
+        # stores them, so they are not initialised here (one store less each).
         self._callbacks: list[Any] | None = None
         self._asyncio_future_blocking: bool = False
         self._log_traceback: bool = False
         self._cancel_message: Any = None
         self._cancelled_exc: BaseException | None = None
-        self._source_traceback: Any = (
-            extract_stack(sys._getframe(1)) if loop.get_debug() else None
-        )
+        if loop._debug if ready is not None else loop.get_debug():
+            self._source_traceback: Any = extract_stack(sys._getframe(1))
+        else:
+            self._source_traceback = None
 
     __class_getitem__: Any = classmethod(GenericAlias)
 
@@ -88,9 +94,8 @@ class Future:
 
         return future_repr(self)
 
-    def __del__(self) -> None:
-        if not self._log_traceback:
-            return
+    def _report_unretrieved(self) -> None:
+        # Called when the future is finalized with its exception unread.
         context: dict[str, Any] = {
             "message": f"{self.__class__.__name__} exception was never retrieved",
             "exception": self._exception,
@@ -166,6 +171,7 @@ class Future:
             self._log_traceback = False
             exc = self._exception
             if exc is not None:
+                self._tb_guard = None
                 raise exc.with_traceback(self._exception_tb)
             return self._result
         if state is _CANCELLED:
@@ -180,6 +186,7 @@ class Future:
         if state is not _FINISHED:
             raise InvalidStateError("Exception is not set.")
         self._log_traceback = False
+        self._tb_guard = None
         return self._exception
 
     def add_done_callback(
@@ -250,6 +257,8 @@ class Future:
         if self._callbacks:
             self._schedule_callbacks()
         self._log_traceback = True
+        if self._needs_guard:
+            self._tb_guard = _UnretrievedGuard(self)
 
     def __await__(self) -> Generator[Any, None, Any]:
         if self._state is _PENDING:
@@ -261,6 +270,29 @@ class Future:
 
     def __iter__(self) -> Generator[Any, None, Any]:
         return self.__await__()
+
+
+class _UnretrievedGuard:
+    """Reports a future's exception if nobody ever read it.
+
+    A ``__del__`` on Future itself would cost every future a finalizer call
+    (~95 ns) although only futures holding an exception need one.  Instead
+    ``set_exception()`` attaches this guard; reading the exception drops it.
+    The guard and the future reference each other, so an abandoned pair is
+    reclaimed by the cyclic collector, which runs this finalizer first (PEP
+    442): the report comes at the next collection rather than at once.  Tasks
+    keep their own ``__del__`` (they need it for "destroyed but pending").
+    """
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: Future) -> None:
+        self.future = future
+
+    def __del__(self) -> None:
+        fut = self.future
+        if fut._log_traceback and fut._tb_guard is self:
+            fut._report_unretrieved()
 
 
 def format_callbacks(callbacks: list[Any]) -> str:

@@ -38,9 +38,9 @@ class Handle:
         self._args: Any = args
         self._cancelled: bool = False
         self._repr: str | None = None
-        self._source_traceback: Any = (
-            extract_stack(sys._getframe(1)) if loop.get_debug() else None
-        )
+        # tidal's loop exposes the flag directly; anything else is asked.
+        debug = loop._debug if hasattr(loop, "_tidal_ready") else loop.get_debug()
+        self._source_traceback: Any = extract_stack(sys._getframe(1)) if debug else None
 
     def _repr_info(self) -> list[str]:
         info = [self.__class__.__name__]

@@ -38,8 +38,10 @@ from collections.abc import Callable
 from typing import Any
 
 from tidal._core import _aio
+from tidal._core.futures import Future
 from tidal._core.handles import Handle, TimerHandle
 from tidal._core.poller import Poller, fileobj_to_fd
+from tidal._core.tasks import Task
 
 logger = logging.getLogger("asyncio")
 
@@ -222,8 +224,6 @@ class BaseEventLoop(AbstractEventLoop):
 
     def create_future(self) -> Any:
         """A new tidal Future bound to this loop."""
-        from tidal._core.futures import Future
-
         return Future(loop=self)
 
     def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
@@ -232,8 +232,6 @@ class BaseEventLoop(AbstractEventLoop):
             raise RuntimeError("Event loop is closed")
         factory = self._task_factory
         if factory is None:
-            from tidal._core.tasks import Task
-
             task: Any = Task(coro, loop=self, name=name, context=context)
             if task._source_traceback:
                 del task._source_traceback[-1]

@@ -28,7 +28,7 @@ import traceback
 from asyncio import CancelledError, InvalidStateError
 from collections.abc import Coroutine
 from types import CoroutineType, GenericAlias
-from typing import Any, Generic, TextIO, TypeVar
+from typing import Any, ClassVar, Generic, TextIO, TypeVar
 
 from tidal._core import _aio
 from tidal._core.futures import _FINISHED, _PENDING, Future
@@ -66,6 +66,8 @@ class Task(Future, Generic[_T]):
         "_coro", "_context", "_name", "_fut_waiter", "_must_cancel",
         "_num_cancels_requested", "_log_destroy_pending",
     )
+
+    _needs_guard: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -113,7 +115,8 @@ class Task(Future, Generic[_T]):
             if self._source_traceback:
                 context["source_traceback"] = self._source_traceback
             self._loop.call_exception_handler(context)
-        Future.__del__(self)
+        if self._log_traceback:
+            self._report_unretrieved()
 
     __class_getitem__: Any = classmethod(GenericAlias)
 
