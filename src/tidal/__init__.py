@@ -45,7 +45,15 @@ from tidal._core.events import (
 )
 from tidal._core.futures import Future, isfuture
 from tidal._core.handles import Handle, TimerHandle
-from tidal._core.tasks import Task, all_tasks, current_task, ensure_future, iscoroutine
+from tidal._core.tasks import (
+    Task,
+    all_tasks,
+    create_eager_task_factory,
+    current_task,
+    eager_task_factory,
+    ensure_future,
+    iscoroutine,
+)
 from tidal._io.process import *  # noqa: F403
 from tidal._io.streams import *  # noqa: F403
 from tidal._loop import EventLoop
@@ -72,7 +80,8 @@ __all__ = [
     "CancelledError", "DatagramProtocol", "EventLoop", "EventLoopPolicy", "Future", "Handle",
     "IncompleteReadError", "InvalidStateError", "LimitOverrunError", "Protocol",
     "SendfileNotAvailableError", "SubprocessProtocol", "Task", "TimeoutError", "TimerHandle",
-    "all_tasks", "current_task", "ensure_future", "get_event_loop", "get_running_loop",
+    "all_tasks", "create_eager_task_factory", "current_task", "eager_task_factory",
+    "ensure_future", "get_event_loop", "get_running_loop",
     "install", "iscoroutine", "isfuture", "new_event_loop", "set_event_loop", "sleep",
     "wrap_future", *_api_names(),
 ]

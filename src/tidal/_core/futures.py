@@ -176,7 +176,7 @@ class Future:
             return self._result
         if state is _CANCELLED:
             raise self._make_cancelled_error()
-        raise InvalidStateError("Result is not ready.")
+        raise InvalidStateError("Result is not set.")
 
     def exception(self) -> BaseException | None:
         """The exception set on the future, or None."""
@@ -226,7 +226,7 @@ class Future:
     def set_result(self, result: Any) -> None:
         """Mark the future done with *result* and schedule its callbacks."""
         if self._state is not _PENDING:
-            raise InvalidStateError(f"{self._state}: {self!r}")
+            raise InvalidStateError("invalid state")
         self._result = result
         self._state = _FINISHED
         if self._callbacks:
@@ -235,7 +235,7 @@ class Future:
     def set_exception(self, exception: BaseException | type[BaseException]) -> None:
         """Mark the future done with *exception* and schedule its callbacks."""
         if self._state is not _PENDING:
-            raise InvalidStateError(f"{self._state}: {self!r}")
+            raise InvalidStateError("invalid state")
         if isinstance(exception, type):
             exception = exception()
         if type(exception) is StopIteration:

@@ -434,3 +434,18 @@ def ensure_future(coro_or_future: Any, *, loop: Any = None) -> Any:
 
 async def _wrap_awaitable(awaitable: Any) -> Any:
     return await awaitable
+
+
+def create_eager_task_factory(custom_task_constructor: Any) -> Any:
+    """A task factory whose tasks start running synchronously in create_task() (3.12+)."""
+
+    def factory(loop: Any, coro: Any, *, name: Any = None, context: Any = None) -> Any:
+        return custom_task_constructor(
+            coro, loop=loop, name=name, context=context, eager_start=True
+        )
+
+    return factory
+
+
+#: ``loop.set_task_factory(tidal.eager_task_factory)``: tidal tasks, started eagerly.
+eager_task_factory = create_eager_task_factory(Task)

@@ -1,0 +1,165 @@
+"""Future semantics, run on tidal and on asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+
+def test_result_before_done_raises(loop: Any) -> None:
+    fut = loop.create_future()
+    with pytest.raises(asyncio.InvalidStateError, match=r"Result is not set\."):
+        fut.result()
+    with pytest.raises(asyncio.InvalidStateError, match=r"Exception is not set\."):
+        fut.exception()
+
+
+def test_set_result_twice(loop: Any) -> None:
+    fut = loop.create_future()
+    fut.set_result(1)
+    # The C Future's message, which is what asyncio users see.
+    with pytest.raises(asyncio.InvalidStateError, match="invalid state"):
+        fut.set_result(2)
+    assert fut.result() == 1
+
+
+def test_exception_class_is_instantiated(loop: Any) -> None:
+    fut = loop.create_future()
+    fut.set_exception(ValueError)
+    assert isinstance(fut.exception(), ValueError)
+
+
+def test_cancel_with_message(loop: Any) -> None:
+    fut = loop.create_future()
+    assert fut.cancel("bye")
+    assert not fut.cancel()
+    assert fut.cancelled() and fut.done()
+    with pytest.raises(asyncio.CancelledError, match="bye"):
+        fut.result()
+
+
+def test_callbacks_run_in_registration_order_through_the_loop(loop: Any) -> None:
+    fut = loop.create_future()
+    seen: list[Any] = []
+    fut.add_done_callback(lambda f: seen.append(("a", f.result())))
+    fut.add_done_callback(lambda f: seen.append(("b", f.result())))
+    fut.set_result(5)
+    assert seen == []  # never synchronously
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == [("a", 5), ("b", 5)]
+
+
+def test_remove_done_callback_counts(loop: Any) -> None:
+    fut = loop.create_future()
+
+    def cb(f: Any) -> None:
+        pass
+
+    fut.add_done_callback(cb)
+    fut.add_done_callback(cb)
+    fut.add_done_callback(print)
+    assert fut.remove_done_callback(cb) == 2
+    assert fut.remove_done_callback(cb) == 0
+
+
+def test_callback_context(loop: Any) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="none")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "in ctx")
+    seen: list[str] = []
+    fut = loop.create_future()
+    fut.add_done_callback(lambda f: seen.append(var.get()), context=ctx)
+    fut.set_result(None)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == ["in ctx"]
+
+
+def test_future_repr(loop: Any) -> None:
+    fut = loop.create_future()
+    assert repr(fut) == "<Future pending>"
+    fut.set_result([1, 2])
+    assert repr(fut) == "<Future finished result=[1, 2]>"
+    fut2 = loop.create_future()
+    fut2.cancel()
+    assert repr(fut2) == "<Future cancelled>"
+
+
+def test_await_future_from_task(loop: Any) -> None:
+    async def main() -> int:
+        fut = loop.create_future()
+        loop.call_later(0.001, fut.set_result, 9)
+        return await fut  # type: ignore[no-any-return]
+
+    assert loop.run_until_complete(main()) == 9
+
+
+def test_stopiteration_is_rejected(loop: Any) -> None:
+    import sys
+
+    fut = loop.create_future()
+    if sys.version_info >= (3, 13):
+        fut.set_exception(StopIteration())
+        assert isinstance(fut.exception(), RuntimeError)
+    else:
+        with pytest.raises(TypeError, match="StopIteration interacts badly"):
+            fut.set_exception(StopIteration())
+
+
+def test_unretrieved_exception_is_logged(loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    fut = loop.create_future()
+    fut.set_exception(RuntimeError("boom"))
+    del fut
+    gc.collect()
+    assert "Future exception was never retrieved" in caplog.text
+
+
+def test_retrieved_exception_is_not_logged(loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    fut = loop.create_future()
+    fut.set_exception(RuntimeError("boom"))
+    fut.exception()
+    del fut
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+
+
+def test_isfuture(aio: ModuleType, loop: Any) -> None:
+    assert aio.isfuture(loop.create_future())
+    assert not aio.isfuture(object())
+    assert asyncio.isfuture(loop.create_future())
+
+
+def test_future_generic_alias(aio: ModuleType) -> None:
+    assert aio.Future[int] is not None
+    assert aio.Task[int] is not None
+
+
+def test_asyncio_task_awaits_tidal_future_and_back() -> None:
+    import tidal
+
+    loop = tidal.new_event_loop()
+    try:
+        async def inner() -> str:
+            f = loop.create_future()
+            loop.call_soon(f.set_result, "tidal future")
+            return await f  # type: ignore[no-any-return]
+
+        # asyncio's own (C) Task driving a coroutine that awaits a tidal future
+        task = asyncio.Task(inner(), loop=loop)
+        assert loop.run_until_complete(task) == "tidal future"
+
+        async def outer() -> int:
+            af: asyncio.Future[int] = asyncio.Future(loop=loop)
+            loop.call_soon(af.set_result, 3)
+            return await af
+
+        # a tidal Task awaiting asyncio's own Future
+        assert loop.run_until_complete(loop.create_task(outer())) == 3
+    finally:
+        loop.close()
