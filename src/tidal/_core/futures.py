@@ -301,7 +301,9 @@ def format_callbacks(callbacks: list[Any]) -> str:
     def one(cb: Any) -> str:
         if cb.__class__ is tuple:
             return format_callback_source(cb[0], ())
-        return "Task.task_wakeup()"
+        # Other queued-as-is entries (gather, TaskGroup...) describe themselves.
+        describe = getattr(cb, "_callback_repr", None)
+        return "Task.task_wakeup()" if describe is None else str(describe())
 
     size = len(callbacks)
     if size == 1:
