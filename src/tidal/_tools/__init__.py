@@ -1,0 +1,1 @@
+"""Command-line tools shipped with tidal: ``python -m tidal run`` and ``bench``."""

@@ -1,0 +1,85 @@
+"""Samples to numbers: median, spread, speed relative to asyncio."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from tidal._tools.bench.registry import Metric
+
+__all__ = ("Cell", "Summary", "relative_speed", "summarize")
+
+
+@dataclass
+class Cell:
+    """Everything measured for one workload on one runtime."""
+
+    status: str = "pending"  # "ok", "n/a", "error", "timeout"
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Merge one worker's result record into this cell."""
+        status = str(record.get("status", "error"))
+        if status == "ok":
+            for key, values in record.get("samples", {}).items():
+                self.samples.setdefault(key, []).extend(float(v) for v in values)
+            if self.status in ("pending", "n/a"):
+                self.status = "ok"
+            return
+        reason = str(record.get("reason", ""))
+        if reason and reason not in self.reasons:
+            self.reasons.append(reason)
+        # One good repetition is still a result; a failure beats "n/a".
+        if self.status == "pending" or (self.status == "n/a" and status != "n/a"):
+            self.status = status
+
+    def to_json(self) -> dict[str, Any]:
+        """The raw record: status, every sample, why it failed."""
+        return {"status": self.status, "samples": self.samples, "reasons": self.reasons}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The statistics of one metric's samples."""
+
+    median: float
+    low: float
+    high: float
+    q1: float
+    q3: float
+    count: int
+
+    @property
+    def spread_pct(self) -> float:
+        """Half the min-max range, as a percentage of the median."""
+        if not self.median:
+            return 0.0
+        return (self.high - self.low) / 2 / abs(self.median) * 100
+
+    def to_json(self) -> dict[str, float]:
+        """The statistics as a dict."""
+        return {
+            "median": self.median, "min": self.low, "max": self.high,
+            "q1": self.q1, "q3": self.q3, "count": self.count,
+        }
+
+
+def summarize(values: list[float]) -> Summary | None:
+    """Median, min, max and quartiles of *values* (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) >= 2:
+        q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    else:
+        q1 = q3 = ordered[0]
+    return Summary(statistics.median(ordered), ordered[0], ordered[-1], q1, q3, len(ordered))
+
+
+def relative_speed(metric: Metric, value: float, baseline: float) -> float | None:
+    """How many times faster than the baseline (x1.00 = the same, higher is faster)."""
+    if value <= 0 or baseline <= 0:
+        return None
+    return value / baseline if metric.higher_is_better else baseline / value
