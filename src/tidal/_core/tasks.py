@@ -103,7 +103,9 @@ class Task(Future, Generic[_T]):
                 raise RuntimeError("Event loop is closed")
             ready.append(self)
         else:
-            loop.call_soon(self._run, context=self._context)
+            # The handle already runs in the task's context: _run() would
+            # enter it a second time.
+            loop.call_soon(self._step_now, context=self._context)
         _register_task(self)
 
     def __del__(self) -> None:
@@ -128,6 +130,10 @@ class Task(Future, Generic[_T]):
     def _run(self) -> None:
         # What the loop calls when it pops this task off the ready queue.
         self._context.run(_step, self, None)
+
+    def _step_now(self) -> None:
+        # A step from a handle that runs in the task's context already.
+        _step(self, None)
 
     def _wakeup(self, future: Any) -> None:
         # The generic path, for futures that are not tidal's.
