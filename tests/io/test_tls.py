@@ -13,7 +13,6 @@ import os
 import socket
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -23,7 +22,7 @@ from tls_support import (
     Certs,
     Recorder,
     SockTransport,
-    make_certs,
+    shipped_certs,
     start_tls,
     wrap,
 )
@@ -31,12 +30,10 @@ from tls_support import (
 import tidal
 from tidal._io.tls import SSLProtocol
 
-pytest.importorskip("cryptography")
-
 
 @pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    return make_certs(Path(tmp_path_factory.mktemp("tls")))
+def certs() -> Certs:
+    return shipped_certs()
 
 
 @pytest.fixture

@@ -54,15 +54,29 @@ class Certs:
         return ctx
 
 
+CERTS_DIR = Path(__file__).parent / "certs"
+
+
+def shipped_certs() -> Certs:
+    """The certificates under ``tests/io/certs`` (made by ``make_certs``, valid 100 years)."""
+    d = CERTS_DIR
+    return Certs(d / "ca.pem", d / "cert.pem", d / "key.pem", d / "other_ca.pem")
+
+
 def make_certs(directory: Path) -> Certs:
-    """Write a CA, a server cert for localhost/127.0.0.1 and a second CA (EC keys: fast)."""
+    """Write a CA, a server cert for localhost/127.0.0.1 and a second CA (EC keys).
+
+    Needs the ``cryptography`` package; run ``python tests/io/tls_support.py``
+    to remake the shipped set.
+    """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.UTC)
-    start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=3650)
+    # Fixed dates: the shipped set must be valid whatever the machine's clock says.
+    start = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    end = datetime.datetime(2120, 1, 1, tzinfo=datetime.UTC)
 
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
@@ -413,3 +427,8 @@ class BufRecorder(Recorder, asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.data_received(bytes(self.buf[:nbytes]))
+
+
+if __name__ == "__main__":
+    CERTS_DIR.mkdir(exist_ok=True)
+    make_certs(CERTS_DIR)
