@@ -1,0 +1,307 @@
+"""What stream and datagram socket transports share: lifecycle, reading state, flow control.
+
+A transport owns its socket.  While it reads, its fd stays registered with
+the loop; the registration is a Handle created once, run in the transport's
+own context (a copy of its creator's, as asyncio's handles would be), so
+protocol callbacks see the context variables of the code that connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import sys
+import warnings
+import weakref
+from typing import Any
+
+from tidal._core.handles import Handle
+from tidal._io.fdwatch import unwatch, watch
+from tidal._io.trsock import TransportSocket
+
+logger = logging.getLogger("asyncio")
+
+#: After this many writes to a lost connection, each further one is logged.
+LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
+_DETACH_ON_DEL = sys.version_info >= (3, 13)
+
+
+def set_result_unless_cancelled(fut: Any, result: Any) -> None:
+    """Complete *fut* unless someone cancelled it meanwhile."""
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+class SocketTransportBase(asyncio.Transport):
+    """Socket ownership, close/abort, pause/resume reading and write flow control."""
+
+    __slots__ = (
+        "_loop", "_sock", "_sock_fd", "_protocol", "_protocol_connected", "_server",
+        "_conn_lost", "_closing", "_paused", "_protocol_paused", "_high_water",
+        "_low_water", "_context", "_read_handle", "_write_handle", "__weakref__",
+    )
+
+    # Set before anything can fail, so __del__ always finds it.
+    _sock: Any
+
+    def __init__(self, loop: Any, sock: Any, protocol: Any, extra: dict[str, Any] | None,
+                 server: Any = None) -> None:
+        self._sock = None
+        self._extra: dict[str, Any] = {} if extra is None else extra
+        self._loop = loop
+        self._protocol_paused = False
+        self._high_water = 64 * 1024
+        self._low_water = 16 * 1024
+        self._extra["socket"] = TransportSocket(sock)
+        try:
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            self._extra["sockname"] = None
+        if "peername" not in self._extra:
+            try:
+                self._extra["peername"] = sock.getpeername()
+            except OSError:
+                self._extra["peername"] = None
+        self._sock = sock
+        self._sock_fd: int = sock.fileno()
+        self._protocol: Any = None
+        self._protocol_connected = False
+        self.set_protocol(protocol)
+        self._server: Any = server
+        self._conn_lost = 0  # set when connection_lost() is scheduled
+        self._closing = False  # set by close()
+        self._paused = False  # set by pause_reading()
+        self._context = contextvars.copy_context()
+        self._read_handle: Handle | None = None
+        self._write_handle: Handle | None = None
+        if server is not None:
+            server._attach(self)
+        loop._transports[self._sock_fd] = weakref.ref(self)
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._sock_fd}")
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            entry = loop._fds.get(self._sock_fd)
+            mask = entry.mask if entry is not None else 0
+            info.append("read=polling" if mask & loop._poller.IN else "read=idle")
+            state = "polling" if mask & loop._poller.OUT else "idle"
+            info.append(f"write=<{state}, bufsize={self.get_write_buffer_size()}>")
+        return "<{}>".format(" ".join(info))
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        sock = getattr(self, "_sock", None)
+        if sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            sock.close()
+            server = getattr(self, "_server", None)
+            if _DETACH_ON_DEL and server is not None:
+                server._detach(self)
+
+    # -- protocol -----------------------------------------------------------------
+
+    def set_protocol(self, protocol: Any) -> None:
+        """Deliver further events to *protocol*."""
+        self._protocol = protocol
+        self._protocol_connected = True
+
+    def get_protocol(self) -> Any:
+        """The current protocol."""
+        return self._protocol
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """'socket', 'sockname', 'peername' and the like; *default* if unknown."""
+        return self._extra.get(name, default)
+
+    # -- reading --------------------------------------------------------------
+
+    def _read_ready(self) -> None:
+        raise NotImplementedError
+
+    def _start_reading(self) -> None:
+        # Register for reading unless paused or closing.
+        if self._closing or self._paused or self._read_handle is not None:
+            return
+        handle = Handle(self._read_ready, (), self._loop, self._context)
+        self._read_handle = handle
+        watch(self._loop, self._sock_fd, handle, False)
+
+    def _stop_reading(self) -> None:
+        handle = self._read_handle
+        if handle is not None:
+            self._read_handle = None
+            if not unwatch(self._loop, self._sock_fd, False, handle):
+                handle.cancel()
+
+    def is_reading(self) -> bool:
+        """True unless reading is paused or the transport is closing."""
+        return not self._closing and not self._paused
+
+    def pause_reading(self) -> None:
+        """Stop calling data_received() until resume_reading()."""
+        if self._closing or self._paused:
+            return
+        self._paused = True
+        self._stop_reading()
+        if self._loop._debug:
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        """Deliver data again after pause_reading()."""
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._start_reading()
+        if self._loop._debug:
+            logger.debug("%r resumes reading", self)
+
+    # -- writing --------------------------------------------------------------
+
+    def _write_ready(self) -> None:
+        raise NotImplementedError
+
+    def _start_writing(self) -> None:
+        if self._write_handle is None:
+            handle = Handle(self._write_ready, (), self._loop, self._context)
+            self._write_handle = handle
+            watch(self._loop, self._sock_fd, handle, True)
+
+    def _stop_writing(self) -> None:
+        handle = self._write_handle
+        if handle is not None:
+            self._write_handle = None
+            if not unwatch(self._loop, self._sock_fd, True, handle):
+                handle.cancel()
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes waiting to be sent."""
+        raise NotImplementedError
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        """``(low, high)`` water marks."""
+        return (self._low_water, self._high_water)
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        """Set the water marks that pause and resume the protocol's writing."""
+        if high is None:
+            high = 64 * 1024 if low is None else 4 * low
+        if low is None:
+            low = high // 4
+        if not high >= low >= 0:
+            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
+        self._high_water = high
+        self._low_water = low
+        self._maybe_pause_protocol()
+
+    def _maybe_pause_protocol(self) -> None:
+        if self.get_write_buffer_size() <= self._high_water or self._protocol_paused:
+            return
+        self._protocol_paused = True
+        try:
+            self._protocol.pause_writing()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler({
+                "message": "protocol.pause_writing() failed",
+                "exception": exc,
+                "transport": self,
+                "protocol": self._protocol,
+            })
+
+    def _maybe_resume_protocol(self) -> None:
+        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
+            self._protocol_paused = False
+            try:
+                self._protocol.resume_writing()
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._loop.call_exception_handler({
+                    "message": "protocol.resume_writing() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                })
+
+    # -- closing --------------------------------------------------------------
+
+    def is_closing(self) -> bool:
+        """True once close() or abort() was called, or the connection was lost."""
+        return self._closing
+
+    def _has_buffer(self) -> bool:
+        raise NotImplementedError
+
+    def _clear_buffer(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close after the buffered data is sent; connection_lost(None) follows."""
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_reading()
+        if not self._has_buffer():
+            self._conn_lost += 1
+            self._stop_writing()
+            self._loop.call_soon(self._call_connection_lost, None, context=self._context)
+
+    def abort(self) -> None:
+        """Close at once, dropping buffered data."""
+        self._force_close(None)
+
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
+        # OSErrors are the peer's doing and reach the protocol through
+        # connection_lost(); anything else is a bug worth reporting.
+        if isinstance(exc, OSError):
+            if self._loop._debug:
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler({
+                "message": message,
+                "exception": exc,
+                "transport": self,
+                "protocol": self._protocol,
+            })
+        self._force_close(exc)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._conn_lost:
+            return
+        if self._has_buffer():
+            self._clear_buffer()
+            self._stop_writing()
+        if not self._closing:
+            self._closing = True
+            self._stop_reading()
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc, context=self._context)
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            if self._protocol_connected:
+                self._protocol.connection_lost(exc)
+        finally:
+            loop = self._loop
+            sock = self._sock
+            # A writer or reader someone registered meanwhile must not outlive the fd.
+            self._stop_reading()
+            self._stop_writing()
+            ref = loop._transports.get(self._sock_fd)
+            if ref is not None and ref() is self:
+                del loop._transports[self._sock_fd]
+            sock.close()
+            self._sock = None
+            self._protocol = None
+            self._loop = None
+            server = self._server
+            if server is not None:
+                server._detach(self)
+                self._server = None
