@@ -94,8 +94,12 @@ class SSLProtocol(asyncio.BufferedProtocol):
         "_shutdown_timeout_handle", "__weakref__",
     )
 
-    #: Size of the buffer the socket is read into, and of one plaintext read.
+    #: Size of the buffer the socket is read into.
     max_size = 256 * 1024
+    #: Size of one plaintext read: a TLS record carries at most 16 KiB.  A
+    #: 256 KiB read as asyncio does would cost glibc an mmap/mremap/munmap per
+    #: call, since the result is shrunk before it is freed.
+    read_size = 16 * 1024
 
     def __init__(
         self,
@@ -255,18 +259,23 @@ class SSLProtocol(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         """*nbytes* of ciphertext arrived in the buffer."""
         self._incoming.write(self._ssl_buffer_view[:nbytes])
-        self._process_incoming()
+        if self._state == _WRAPPED:
+            self._do_read()
+        else:
+            self._process_incoming()
 
     def data_received(self, data: bytes) -> None:
         """Ciphertext arrived from a transport that does not use get_buffer()."""
         self._incoming.write(data)
-        self._process_incoming()
+        if self._state == _WRAPPED:
+            self._do_read()
+        else:
+            self._process_incoming()
 
     def _process_incoming(self) -> None:
+        # Every state but WRAPPED, the common one tested by the callers.
         state = self._state
-        if state == _WRAPPED:
-            self._do_read()
-        elif state == _DO_HANDSHAKE:
+        if state == _DO_HANDSHAKE:
             self._do_handshake()
         elif state == _FLUSHING:
             self._do_flush()
@@ -470,6 +479,26 @@ class SSLProtocol(asyncio.BufferedProtocol):
         except Exception as ex:
             self._fatal_error(ex, "Fatal error on SSL protocol")
 
+    def _write_one(self, data: Any) -> None:
+        # transport.write(): with nothing queued, straight into OpenSSL.
+        backlog = self._write_backlog
+        if self._state != _WRAPPED or backlog:
+            self._write_appdata((data,))
+            return
+        try:
+            try:
+                count = self._sslobj_write(data)
+            except _SSLAgainErrors:
+                count = 0
+            if count < len(data):
+                # Not (all) taken, as during a renegotiation: queue the rest.
+                rest = data[count:] if count else data
+                backlog.append(rest)
+                self._write_buffer_size += len(rest)
+            self._process_outgoing()
+        except Exception as ex:
+            self._fatal_error(ex, "Fatal error on SSL protocol")
+
     def _do_write(self) -> None:
         backlog = self._write_backlog
         write = self._sslobj_write
@@ -490,11 +519,16 @@ class SSLProtocol(asyncio.BufferedProtocol):
         self._process_outgoing()
 
     def _process_outgoing(self) -> None:
-        if not self._ssl_writing_paused:
-            outgoing = self._outgoing
-            if outgoing.pending:
-                self._transport.write(outgoing.read())
-        self._control_app_writing()
+        outgoing = self._outgoing
+        if outgoing.pending and not self._ssl_writing_paused:
+            self._transport.write(outgoing.read())
+        # _control_app_writing(), inlined for the common case of no change.
+        size = outgoing.pending + self._write_buffer_size
+        if self._app_writing_paused:
+            if size <= self._outgoing_low_water:
+                self._control_app_writing()
+        elif size >= self._outgoing_high_water:
+            self._control_app_writing()
 
     # -- incoming ------------------------------------------------------------------
 
@@ -512,7 +546,13 @@ class SSLProtocol(asyncio.BufferedProtocol):
                     self._do_write()
                 else:
                     self._process_outgoing()
-            self._control_ssl_reading()
+            # _control_ssl_reading(), inlined for the common case of no change.
+            size = self._incoming.pending
+            if self._ssl_reading_paused:
+                if size <= self._incoming_low_water:
+                    self._control_ssl_reading()
+            elif size >= self._incoming_high_water:
+                self._control_ssl_reading()
         except Exception as ex:
             self._fatal_error(ex, "Fatal error on SSL protocol")
 
@@ -553,13 +593,13 @@ class SSLProtocol(asyncio.BufferedProtocol):
         read = self._sslobj_read
         incoming = self._incoming
         pending = self._sslobj_pending
-        max_size = self.max_size
+        size = self.read_size
         chunk = b"1"
         first: bytes | None = None
         rest: list[bytes] | None = None
         try:
             while incoming.pending or pending():
-                chunk = read(max_size)
+                chunk = read(size)
                 if not chunk:
                     break
                 if first is None:

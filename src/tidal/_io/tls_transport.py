@@ -129,7 +129,7 @@ class _SSLProtocolTransport(asyncio.Transport):
             )
         if not data:
             return
-        self._ssl_protocol._write_appdata((data,))
+        self._ssl_protocol._write_one(data)
 
     def writelines(self, list_of_data: Iterable[_Buffer]) -> None:
         """Write each buffer of *list_of_data*."""
