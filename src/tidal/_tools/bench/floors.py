@@ -405,10 +405,10 @@ def _floor(name: str, title: str, fn: _Fn, n: int, quick_n: int, **kw: Any) -> N
 _floor("floor_coro_run", "run a bare coroutine", floor_coro_run, 200_000, 20_000)
 _floor("floor_coro_switch", "bare coroutine switch", floor_coro_switch, 500_000, 50_000)
 _floor("floor_callback", "deque callback", floor_callback, 500_000, 50_000)
-_floor("floor_timers", "heapq timers + epoll", floor_timers, 50_000, 10_000)
-_floor("floor_sleeping_coros", "coroutines on heapq timers", floor_sleeping_coros, 50_000, 5_000)
+_floor("floor_timers", "heapq timers + epoll", floor_timers, 50_000, 5_000)
+_floor("floor_sleeping_coros", "coroutines on heapq timers", floor_sleeping_coros, 50_000, 3_000)
 _floor(
-    "floor_sleeping_100k", "100k coroutines on timers", floor_sleeping_100k, 100_000, 20_000,
+    "floor_sleeping_100k", "coroutines parked on timers", floor_sleeping_100k, 100_000, 10_000,
     in_process_repeats=False,
 )
 _floor("floor_handoff", "bare coroutine handoff", floor_handoff, 200_000, 20_000)
@@ -419,14 +419,14 @@ _floor("floor_socketpair", "raw socketpair rt", floor_socketpair, 50_000, 5_000)
 for _size in (1, 16, 64):
     _floor(
         f"floor_tcp_echo_{_size}k", f"epoll echo server, {_size} KiB", _raw_echo(_size * 1024),
-        2_000, 300, metrics=(REQ_PER_S,), in_process_repeats=False, quick=_size == 1,
+        2_000, 150, metrics=(REQ_PER_S,), in_process_repeats=False, quick=_size == 1,
         timeout=60,
     )
 _floor(
-    "floor_http", "epoll HTTP server", floor_http, 2_000, 300, metrics=(REQ_PER_S,),
+    "floor_http", "epoll HTTP server", floor_http, 2_000, 150, metrics=(REQ_PER_S,),
     in_process_repeats=False, timeout=60,
 )
 _floor(
-    "floor_coro_memory", "bare parked coroutine", floor_coro_memory, 50_000, 10_000,
+    "floor_coro_memory", "bare parked coroutine", floor_coro_memory, 50_000, 5_000,
     metrics=wl_tasks.PARKED_METRICS, in_process_repeats=False,
 )

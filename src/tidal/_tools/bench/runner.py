@@ -203,8 +203,9 @@ def bench_main(options: argparse.Namespace) -> int:
         label = f"{wl.name} on {rt_name}"
         progress.start(label)
         timeout = min(wl.timeout, _QUICK_TIMEOUT) if quick else wl.timeout
+        began = time.monotonic()
         record = run_one(wl, rt_name, sizes[wl.name], inner, timeout)
-        cells.setdefault((wl.name, rt_name), Cell()).add(record)
+        cells.setdefault((wl.name, rt_name), Cell()).add(record, time.monotonic() - began)
         progress.finish(label, record, wl.metrics[0].unit)
     progress.close()
     machine["load_average_end"] = list(os.getloadavg())

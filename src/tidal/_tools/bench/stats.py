@@ -18,9 +18,12 @@ class Cell:
     status: str = "pending"  # "ok", "n/a", "error", "timeout"
     samples: dict[str, list[float]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    #: wall-clock seconds of each worker process, start-up included
+    seconds: list[float] = field(default_factory=list)
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Merge one worker's result record into this cell."""
+    def add(self, record: dict[str, Any], seconds: float = 0.0) -> None:
+        """Merge one worker's result record (and how long it took) into this cell."""
+        self.seconds.append(round(seconds, 3))
         status = str(record.get("status", "error"))
         if status == "ok":
             for key, values in record.get("samples", {}).items():
@@ -37,7 +40,10 @@ class Cell:
 
     def to_json(self) -> dict[str, Any]:
         """The raw record: status, every sample, why it failed."""
-        return {"status": self.status, "samples": self.samples, "reasons": self.reasons}
+        return {
+            "status": self.status, "samples": self.samples, "reasons": self.reasons,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass(frozen=True)

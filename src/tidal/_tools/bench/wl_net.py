@@ -179,7 +179,7 @@ def stream_socketpair(aio: Any, factory: Any, n: int) -> dict[str, float]:
 
 
 register(Workload(
-    "stream_socketpair", "1 KiB socketpair stream rt", stream_socketpair, 20_000, 2_000,
+    "stream_socketpair", "1 KiB socketpair stream rt", stream_socketpair, 20_000, 1_000,
     floor="floor_socketpair",
 ))
 for _api in ("streams", "protocols"):
@@ -191,7 +191,7 @@ for _api in ("streams", "protocols"):
                 f"{CONNECTIONS} connections from a client process, one request in "
                 "flight on each; requests per second."
             )),
-            2_000, 300, metrics=(REQ_PER_S,), floor=f"floor_tcp_echo_{_size // 1024}k",
+            2_000, 150, metrics=(REQ_PER_S,), floor=f"floor_tcp_echo_{_size // 1024}k",
             in_process_repeats=False, quick=_size == 1024, timeout=60,
         ))
     register(Workload(
@@ -201,6 +201,6 @@ for _api in ("streams", "protocols"):
             f"{CONNECTIONS} connections from a raw-socket client process, one request "
             "in flight on each; requests per second."
         )),
-        2_000, 300, metrics=(REQ_PER_S,), floor="floor_http",
+        2_000, 150, metrics=(REQ_PER_S,), floor="floor_http",
         in_process_repeats=False, timeout=60,
     ))

@@ -107,7 +107,7 @@ def to_thread_roundtrip(aio: Any, factory: Any, n: int) -> dict[str, float]:
 
 
 register(Workload(
-    "event_pingpong", "Event ping-pong", event_pingpong, 100_000, 10_000,
+    "event_pingpong", "Event ping-pong", event_pingpong, 100_000, 5_000,
     floor="floor_handoff",
 ))
 register(Workload(

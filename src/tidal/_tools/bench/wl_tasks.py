@@ -236,7 +236,7 @@ def sleeping_tasks(aio: Any, factory: Any, n: int) -> dict[str, float]:
 
 
 register(Workload(
-    "spawn_gather", "spawn+gather trivial tasks", spawn_gather, 50_000, 5_000,
+    "spawn_gather", "spawn+gather trivial tasks", spawn_gather, 50_000, 3_000,
     floor="floor_coro_run",
 ))
 register(Workload(
@@ -247,20 +247,20 @@ register(Workload(
     "call_soon", "call_soon", call_soon, 300_000, 30_000, floor="floor_callback",
 ))
 register(Workload(
-    "call_later", "call_later, 50k timers", call_later, _TIMER_COUNT, 10_000,
+    "call_later", "call_later timers", call_later, _TIMER_COUNT, 5_000,
     floor="floor_timers",
 ))
 register(Workload(
-    "sleep_timers", "50k tasks sleep(random)", sleep_timers, _TIMER_COUNT, 5_000,
+    "sleep_timers", "tasks sleep(random delay)", sleep_timers, _TIMER_COUNT, 3_000,
     floor="floor_sleeping_coros",
 ))
 register(Workload(
-    "parked_task_memory", "memory per parked task", parked_task_memory, 50_000, 10_000,
+    "parked_task_memory", "memory per parked task", parked_task_memory, 50_000, 5_000,
     metrics=PARKED_METRICS,
     floor="floor_coro_memory", in_process_repeats=False,
 ))
 register(Workload(
-    "sleeping_tasks", "100k sleeping tasks", sleeping_tasks, 100_000, 20_000,
+    "sleeping_tasks", "concurrent sleeping tasks", sleeping_tasks, 100_000, 10_000,
     metrics=(US_PER_OP, Metric(MIB.key, MIB.unit, label="peak RSS")),
     floor="floor_sleeping_100k", in_process_repeats=False,
 ))
