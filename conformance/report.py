@@ -1,0 +1,293 @@
+"""Counting, failure causes, and the docs/conformance.md sections."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import tomllib
+from collections import defaultdict
+from typing import Any
+
+CAUSES_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "causes.toml")
+
+FOREIGN = "ran on asyncio's own event loop, not tidal's: not counted as a pass"
+
+
+def classify(result: dict[str, Any]) -> str:
+    """passed / failed / errors / skipped for one result."""
+    outcome = result.get("outcome")
+    if outcome in ("pass", "xfail"):
+        return "failed" if "asyncio" in result.get("loops", ()) else "passed"
+    if outcome in ("fail", "xpass"):
+        return "failed"
+    if outcome == "skip":
+        return "skipped"
+    return "errors"
+
+
+def counts(results: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Totals for one module's results."""
+    c = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    for r in results.values():
+        c[classify(r)] += 1
+    c["total"] = sum(c.values())
+    return c
+
+
+def totals(runs: list[Any]) -> dict[str, int]:
+    """Totals over modules (excluded modules count nothing)."""
+    t = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "total": 0}
+    for run in runs:
+        for k, v in counts(run.results).items():
+            t[k] += v
+    return t
+
+
+# -- causes ------------------------------------------------------------------
+
+_rules: list[tuple[re.Pattern[str], str, str]] | None = None
+
+
+def _load_rules() -> list[tuple[re.Pattern[str], str, str]]:
+    global _rules
+    if _rules is None:
+        _rules = []
+        if os.path.exists(CAUSES_PATH):
+            with open(CAUSES_PATH, "rb") as f:
+                data = tomllib.load(f)
+            for rule in data.get("cause", []):
+                _rules.append((re.compile(rule["match"], re.M | re.S),
+                               rule["cause"], rule.get("area", "")))
+    return _rules
+
+
+_EXC_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure"
+                       r"|Cancelled|Timeout|Iteration|Group)\b.*)$", re.M)
+_ADDR = re.compile(r"0x[0-9a-fA-F]+")
+_TIDAL_FRAME = re.compile(r'File "[^"]*/tidal/(_core|_api|_io|_loop)[^"]*", line \d+, in (\w+)')
+
+
+def _last_exception_line(detail: str) -> str:
+    lines = [ln for ln in detail.splitlines() if ln and not ln.startswith((" ", "\t"))]
+    matches = _EXC_LINE.findall(detail)
+    line = matches[-1] if matches else (lines[-1] if lines else "(no detail)")
+    line = _ADDR.sub("0x…", line)
+    line = re.sub(r"\d{3,}", "N", line)
+    return line[:200]
+
+
+def area_of(detail: str) -> str:
+    """Which part of tidal the traceback ends in (innermost tidal frame)."""
+    frames = _TIDAL_FRAME.findall(detail)
+    if not frames:
+        return ""
+    pkg = frames[-1][0]
+    return {"_loop": "_core"}.get(pkg, pkg)
+
+
+def cause_of(result: dict[str, Any]) -> tuple[str, str]:
+    """(cause, area) of a result that did not pass."""
+    outcome = result.get("outcome")
+    detail = result.get("detail") or ""
+    if outcome in ("pass", "xfail"):
+        return FOREIGN, "harness"
+    if outcome == "xpass":
+        return "unexpected success: CPython expects this test to fail", ""
+    if detail.startswith("HANG"):
+        return "hung: " + detail.splitlines()[0][len("HANG: "):], area_of(detail)
+    if detail.startswith("CRASH"):
+        return "the worker process died during the test", ""
+    if detail.startswith("not run"):
+        return detail.splitlines()[0][:200], ""
+    for pattern, template, area in _load_rules():
+        m = pattern.search(detail)
+        if m:
+            text = template
+            for i, group in enumerate(m.groups(), 1):
+                text = text.replace(f"{{{i}}}", group or "")
+            return text, area or area_of(detail)
+    return _last_exception_line(detail), area_of(detail)
+
+
+def failures_by_cause(runs: list[Any]) -> list[tuple[str, str, list[str]]]:
+    """[(cause, area, [module.Class.test ...])], most frequent first."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for run in runs:
+        for test_id, r in run.results.items():
+            if classify(r) in ("failed", "errors"):
+                cause, area = cause_of(r)
+                full = test_id if test_id.startswith(run.name + ".") else f"{run.name}.{test_id}"
+                groups[(cause, area)].append(full)
+    return sorted(((c, a, sorted(ids)) for (c, a), ids in groups.items()),
+                  key=lambda g: (-len(g[2]), g[0]))
+
+
+def render_causes_text(runs: list[Any], limit: int = 15) -> str:
+    """The top failure causes, for the terminal."""
+    groups = failures_by_cause(runs)
+    if not groups:
+        return "no failures"
+    out = ["top failure causes:"]
+    for cause, area, ids in groups[:limit]:
+        where = f" [{area}]" if area else ""
+        out.append(f"  {len(ids):5d}  {cause}{where}")
+    if len(groups) > limit:
+        rest = sum(len(g[2]) for g in groups[limit:])
+        out.append(f"  {rest:5d}  ... in {len(groups) - limit} other causes")
+    return "\n".join(out)
+
+
+# -- docs -------------------------------------------------------------------
+
+HEADER = """# Conformance: CPython's test_asyncio on tidal
+
+`python conformance/run.py` runs the unmodified `test.test_asyncio` of the
+interpreter that starts it against tidal (see `conformance/targets.py` for how
+each module is pointed at tidal, `conformance/exclusions.toml` for what does not
+apply and why).  Each section below is the last full run on that Python; the
+numbers count every applicable test: N = passed + failed + errors + skipped.
+
+How tidal is put in asyncio's place:
+
+* every test module is loaded with its `asyncio` bound to a facade: names tidal
+  exports are tidal's (`asyncio.Future`, `asyncio.Task`, `asyncio.sleep`, ...),
+  the rest fall through to the real asyncio;
+* tidal's event-loop policy is installed (and is what a policy reset restores),
+  so `asyncio.new_event_loop()`, `asyncio.run()` and `IsolatedAsyncioTestCase`
+  run on tidal's loop;
+* the per-implementation mixins (test_futures, test_tasks, ...) get a tidal
+  instantiation, and the per-selector loop classes (test_events,
+  test_sock_lowlevel, ...) a class whose loop is `tidal.new_event_loop()`;
+  `new_test_loop()` gives a virtual-time tidal loop;
+* every test records which loops ran; a test that ran asyncio's own loop is
+  never counted as a pass.
+
+Outcomes: *passed* includes CPython's expected failures that fail as expected;
+*failed* includes unexpected successes and tests that ran on asyncio's loop;
+*errors* includes hangs (per-test limit) and crashes of the worker process.
+"""
+
+_BEGIN = "<!-- conformance:{v} begin -->"
+_END = "<!-- conformance:{v} end -->"
+_SECTION = re.compile(r"<!-- conformance:(\d+\.\d+) begin -->.*?<!-- conformance:\1 end -->\n?",
+                      re.S)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f}%" if whole else "n/a"
+
+
+def render_section(version: str, runs: list[Any], elapsed: float, jobs: int) -> str:
+    """One Python version's section of docs/conformance.md."""
+    minor = ".".join(version.split(".")[:2])
+    t = totals(runs)
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    lines = [
+        _BEGIN.format(v=minor),
+        f"## Python {version}",
+        "",
+        f"Full run on {today}: {elapsed:.0f}s with `--jobs {jobs}`.",
+        "",
+        f"**{t['passed']} passed, {t['failed']} failed, {t['errors']} errors, "
+        f"{t['skipped']} skipped of {t['total']}** ({_pct(t['passed'], t['total'])} pass)",
+        "",
+        "| module | passed | failed | errors | skipped | of | excluded | time |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    excluded_modules = []
+    for run in sorted(runs, key=lambda r: r.name):
+        if run.excluded_reason is not None:
+            excluded_modules.append(run)
+            continue
+        c = counts(run.results)
+        lines.append(
+            f"| {run.name} | {c['passed']} | {c['failed']} | {c['errors']} | {c['skipped']} "
+            f"| {c['total']} | {len(run.excluded)} | {run.seconds:.0f}s |"
+        )
+    lines.append(
+        f"| **total** | **{t['passed']}** | **{t['failed']}** | **{t['errors']}** "
+        f"| **{t['skipped']}** | **{t['total']}** "
+        f"| {sum(len(r.excluded) for r in runs)} | |"
+    )
+    if excluded_modules:
+        lines += ["", "Excluded modules: " + ", ".join(
+            f"{r.name} ({r.excluded_reason})" for r in excluded_modules) + "."]
+    notes = [(r.name, n) for r in runs for n in r.notes]
+    if notes:
+        lines += ["", "Harness notes:", ""]
+        lines += [f"- {name}: {_one_line(n)}" for name, n in notes]
+    groups = failures_by_cause(runs)
+    lines += ["", f"### Remaining failures on {minor}, by cause", ""]
+    if not groups:
+        lines.append("None.")
+    for cause, area, ids in groups:
+        where = f" — {area}" if area else ""
+        lines.append(f"- **{_md(cause)}**{where} ({len(ids)}): " + _compact(ids))
+    lines.append(_END.format(v=minor))
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    return _md(" ".join(text.split())[:300])
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_").replace("<", "&lt;")
+
+
+def _compact(ids: list[str]) -> str:
+    """``mod.Class.a``, ``mod.Class.b`` -> ``mod.Class: a, b``."""
+    by_class: dict[str, list[str]] = defaultdict(list)
+    for test_id in ids:
+        head, _, name = test_id.rpartition(".")
+        by_class[head].append(name)
+    parts = [f"`{head}`: " + ", ".join(names) for head, names in sorted(by_class.items())]
+    return "; ".join(parts)
+
+
+def update_docs(path: str, version: str, runs: list[Any], elapsed: float, jobs: int) -> None:
+    """Replace this version's section of *path*, keeping the others."""
+    minor = ".".join(version.split(".")[:2])
+    text = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    sections = {m.group(1): m.group(0) for m in _SECTION.finditer(text)}
+    first = _SECTION.search(text)
+    header = text[: first.start()] if first else (text or HEADER)
+    if not header.strip():
+        header = HEADER
+    sections[minor] = render_section(version, runs, elapsed, jobs)
+    ordered = sorted(sections, key=lambda v: tuple(int(x) for x in v.split(".")))
+    body = header.rstrip("\n") + "\n\n" + "\n".join(sections[v] for v in ordered)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(body)
+
+
+def write_json(path: str, version: str, runs: list[Any]) -> None:
+    """Every result, for tooling."""
+    data = {
+        "python": version,
+        "modules": {
+            r.name: {
+                "excluded_reason": r.excluded_reason,
+                "excluded": r.excluded,
+                "notes": r.notes,
+                "seconds": r.seconds,
+                "results": {
+                    t: {"outcome": res.get("outcome"), "class": classify(res),
+                        "loops": res.get("loops", []),
+                        "cause": cause_of(res)[0] if classify(res) in ("failed", "errors")
+                        else None,
+                        "detail": res.get("detail", "") if res.get("outcome") != "pass" else ""}
+                    for t, res in r.results.items()
+                },
+            }
+            for r in runs
+        },
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)

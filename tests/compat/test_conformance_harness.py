@@ -1,0 +1,131 @@
+"""The conformance harness itself, on one tiny module (test_context: 1 test)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFORMANCE = ROOT / "conformance"
+
+LAST_LINE = re.compile(
+    r"^conformance: (\d+) passed, (\d+) failed, (\d+) errors, (\d+) skipped of (\d+) "
+    r"\(Python (\d+\.\d+\.\d+)\)$"
+)
+
+
+@pytest.fixture(scope="module")
+def harness() -> Any:
+    sys.path.insert(0, str(CONFORMANCE))
+    try:
+        import exclusions
+        import report
+        import targets
+
+        yield exclusions, report, targets
+    finally:
+        sys.path.remove(str(CONFORMANCE))
+
+
+def test_run_one_module_prints_the_summary_line(tmp_path: Path) -> None:
+    out_json = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(CONFORMANCE / "run.py"), "--only", "test_context",
+         "--no-write-docs", "--logdir", str(tmp_path / "logs"), "--json", str(out_json)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    m = LAST_LINE.match(last)
+    assert m, last
+    passed, failed, errors, skipped, total = map(int, m.groups()[:5])
+    assert total == passed + failed + errors + skipped == 1
+    assert m.group(6) == ".".join(map(str, sys.version_info[:3]))
+    data = json.loads(out_json.read_text())
+    results = data["modules"]["test_context"]["results"]
+    assert list(results) == ["DecimalContextTest.test_asyncio_task_decimal_context"]
+    # The probe: the test's asyncio.run() ran on tidal's loop, not asyncio's.
+    (only,) = results.values()
+    assert only["loops"] == ["tidal"]
+
+
+def test_a_test_on_asyncios_loop_never_counts_as_passed(harness: Any) -> None:
+    _, report, _ = harness
+    assert report.classify({"outcome": "pass", "loops": ["tidal"]}) == "passed"
+    assert report.classify({"outcome": "pass", "loops": ["asyncio", "tidal"]}) == "failed"
+    assert report.classify({"outcome": "xfail", "loops": []}) == "passed"
+    assert report.classify({"outcome": "xpass", "loops": []}) == "failed"
+    assert report.classify({"outcome": "error", "detail": "HANG: ..."}) == "errors"
+
+
+def test_loop_probe_tells_the_loops_apart() -> None:
+    code = (
+        "import asyncio, sys, tidal\n"
+        f"sys.path.insert(0, {str(CONFORMANCE)!r})\n"
+        "import worker\n"
+        "worker._install_loop_probe()\n"
+        "asyncio.SelectorEventLoop().run_until_complete(asyncio.sleep(0))\n"
+        "print(sorted(worker._loops_seen)); worker._loops_seen.clear()\n"
+        "tidal.new_event_loop().run_until_complete(tidal.sleep(0))\n"
+        "print(sorted(worker._loops_seen))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["['asyncio']", "['tidal']"]
+
+
+def test_facade_answers_tidal_names_first() -> None:
+    code = (
+        "import asyncio, sys, tidal\n"
+        f"sys.path.insert(0, {str(CONFORMANCE)!r})\n"
+        "import _facade\n"
+        "f = _facade.facade\n"
+        "assert f.Future is tidal.Future and f.Task is tidal.Task, 'tidal names'\n"
+        "assert f.base_events is asyncio.base_events, 'fallback to asyncio'\n"
+        "mod = _facade.load_module('test.test_asyncio.test_context')\n"
+        "assert mod.asyncio is f, 'test modules see the facade'\n"
+        "assert asyncio.run is not None and sys.modules['asyncio'] is asyncio\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_exclusion_has_a_reason(harness: Any) -> None:
+    exclusions, _, _ = harness
+    excl = exclusions.load()
+    entries = [*excl.modules.values(), *excl.classes.values(), *excl.tests.values()]
+    assert entries
+    assert all(isinstance(r, str) and len(r) > 10 for r in entries)
+
+
+def test_builders_name_real_modules(harness: Any) -> None:
+    _, _, targets = harness
+    available = set(targets.all_modules())
+    assert set(targets.BUILDERS) <= available | {"test_staggered", "test_eager_task_factory"}
+
+
+def test_policy_reset_keeps_tidal() -> None:
+    code = (
+        "import asyncio, sys, tidal\n"
+        f"sys.path.insert(0, {str(CONFORMANCE)!r})\n"
+        "import _facade\n"
+        "_facade.make_tidal_default()\n"
+        "asyncio.set_event_loop_policy(None)\n"
+        "loop = asyncio.new_event_loop()\n"
+        "assert isinstance(loop, tidal.EventLoop), type(loop)\n"
+        "loop.close()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env={**os.environ})
+    assert proc.returncode == 0, proc.stderr
+    assert asyncio  # the module under test is asyncio's stand-in; keep the import used
