@@ -26,17 +26,21 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from tidal._io.tls_transport import _SSLProtocolTransport, add_flowcontrol_defaults
+from tidal._io.tls_transport import (
+    FLOW_CONTROL_HIGH_WATER_SSL_READ,
+    FLOW_CONTROL_HIGH_WATER_SSL_WRITE,
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    SSL_HANDSHAKE_TIMEOUT,
+    SSL_SHUTDOWN_TIMEOUT,
+    _create_transport_context,
+    _force_close,
+    _SSLProtocolTransport,
+    add_flowcontrol_defaults,
+)
 
 __all__ = ("SSLProtocol",)
 
 logger = logging.getLogger("asyncio")
-
-SSL_HANDSHAKE_TIMEOUT = 60.0
-SSL_SHUTDOWN_TIMEOUT = 30.0
-FLOW_CONTROL_HIGH_WATER_SSL_READ = 256  # KiB
-FLOW_CONTROL_HIGH_WATER_SSL_WRITE = 512  # KiB
-LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 
 _SSLAgainErrors = (ssl.SSLWantReadError, ssl.SSLSyscallError)
 
@@ -56,26 +60,6 @@ _APP_INIT = 0
 _APP_CON_MADE = 1
 _APP_EOF = 2
 _APP_CON_LOST = 3
-
-
-def _create_transport_context(server_side: bool, server_hostname: str | None) -> ssl.SSLContext:
-    if server_side:
-        raise ValueError("Server side SSL needs a valid SSLContext")
-    # ssl=True on the client side: a secure default context.
-    sslcontext = ssl.create_default_context()
-    if not server_hostname:
-        sslcontext.check_hostname = False
-    return sslcontext
-
-
-def _force_close(transport: Any, exc: BaseException | None) -> None:
-    # tidal's and asyncio's socket transports have _force_close(); a foreign
-    # transport only promises abort().
-    force = getattr(transport, "_force_close", None)
-    if force is not None:
-        force(exc)
-    else:
-        transport.abort()
 
 
 class SSLProtocol(asyncio.BufferedProtocol):

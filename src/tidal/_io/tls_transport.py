@@ -1,12 +1,14 @@
-"""The transport a TLS application protocol sees: a thin face on ``SSLProtocol``.
+"""The transport a TLS application protocol sees, and the TLS layer's defaults.
 
-Every call is forwarded to the ``SSLProtocol`` that owns the TLS state, as in
-asyncio; this object only tracks whether the application closed it.
+``_SSLProtocolTransport`` is a thin face on ``SSLProtocol``: every call is
+forwarded to the protocol that owns the TLS state, as in asyncio; this object
+only tracks whether the application closed it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import warnings
 from asyncio.constants import _SendfileMode
 from collections.abc import Iterable
@@ -18,6 +20,32 @@ if TYPE_CHECKING:
 __all__ = ("add_flowcontrol_defaults",)
 
 _Buffer = bytes | bytearray | memoryview
+
+SSL_HANDSHAKE_TIMEOUT = 60.0
+SSL_SHUTDOWN_TIMEOUT = 30.0
+FLOW_CONTROL_HIGH_WATER_SSL_READ = 256  # KiB
+FLOW_CONTROL_HIGH_WATER_SSL_WRITE = 512  # KiB
+LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
+
+
+def _create_transport_context(server_side: bool, server_hostname: str | None) -> ssl.SSLContext:
+    if server_side:
+        raise ValueError("Server side SSL needs a valid SSLContext")
+    # ssl=True on the client side: a secure default context.
+    sslcontext = ssl.create_default_context()
+    if not server_hostname:
+        sslcontext.check_hostname = False
+    return sslcontext
+
+
+def _force_close(transport: Any, exc: BaseException | None) -> None:
+    # tidal's and asyncio's socket transports have _force_close(); a foreign
+    # transport only promises abort().
+    force = getattr(transport, "_force_close", None)
+    if force is not None:
+        force(exc)
+    else:
+        transport.abort()
 
 
 def add_flowcontrol_defaults(high: int | None, low: int | None, kb: int) -> tuple[int, int]:
