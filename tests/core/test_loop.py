@@ -1,0 +1,334 @@
+"""Event-loop behaviour, run on tidal and on asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+
+def test_call_later_order_and_time(loop: Any) -> None:
+    seen: list[str] = []
+    start = loop.time()
+    loop.call_later(0.02, seen.append, "late")
+    loop.call_later(0.01, seen.append, "early")
+    loop.call_at(start + 0.03, loop.stop)
+    loop.run_forever()
+    assert seen == ["early", "late"]
+    assert loop.time() - start >= 0.029
+
+
+def test_timer_handle_cancel_and_when(loop: Any) -> None:
+    seen: list[int] = []
+    h = loop.call_later(0.01, seen.append, 1)
+    assert isinstance(h.when(), float)
+    h.cancel()
+    assert h.cancelled()
+    loop.call_later(0.02, loop.stop)
+    loop.run_forever()
+    assert seen == []
+
+
+def test_handle_repr(loop: Any) -> None:
+    def cb(x: int) -> None:
+        pass
+
+    h = loop.call_soon(cb, 1)
+    r = repr(h)
+    assert r.startswith("<Handle test_handle_repr.<locals>.cb(1) at ")
+    h.cancel()
+    assert repr(h) == "<Handle cancelled>"
+    t = loop.call_at(1000.5, cb, 2)
+    assert repr(t).startswith("<TimerHandle when=1000.5 test_handle_repr.<locals>.cb(2) at ")
+
+
+def test_stop_runs_the_current_batch(loop: Any) -> None:
+    seen: list[int] = []
+    loop.call_soon(seen.append, 1)
+    loop.call_soon(loop.stop)
+    loop.call_soon(seen.append, 2)
+    loop.run_forever()
+    assert seen == [1, 2]
+    loop.call_soon(seen.append, 3)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert seen == [1, 2, 3]
+
+
+def test_closed_loop_rejects_work(aio: ModuleType) -> None:
+    loop = aio.new_event_loop()
+    loop.close()
+    loop.close()  # idempotent
+    assert loop.is_closed()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_soon(print)
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_later(1, print)
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.run_forever()
+
+    async def nop() -> None:
+        pass
+
+    coro = nop()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.run_until_complete(coro)
+    coro.close()
+
+
+def test_nested_run_is_refused(loop: Any) -> None:
+    async def main() -> None:
+        async def nop() -> None:
+            pass
+
+        coro = nop()
+        try:
+            with pytest.raises(RuntimeError, match="This event loop is already running"):
+                loop.run_until_complete(coro)
+        finally:
+            coro.close()
+        with pytest.raises(RuntimeError, match="Cannot close a running event loop"):
+            loop.close()
+
+    loop.run_until_complete(main())
+
+
+def test_other_loop_running_is_refused(aio: ModuleType, loop: Any) -> None:
+    other = aio.new_event_loop()
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="Cannot run the event loop while another loop"):
+            other.run_forever()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        other.close()
+
+
+def test_run_until_complete_stopped_early(loop: Any) -> None:
+    fut = loop.create_future()
+    loop.call_soon(loop.stop)
+    with pytest.raises(RuntimeError, match=r"Event loop stopped before Future completed\."):
+        loop.run_until_complete(fut)
+
+
+def test_is_running(loop: Any) -> None:
+    seen: list[bool] = []
+    loop.call_soon(lambda: seen.append(loop.is_running()))
+    loop.call_soon(loop.stop)
+    assert not loop.is_running()
+    loop.run_forever()
+    assert seen == [True]
+
+
+def test_call_soon_threadsafe_wakes_a_sleeping_loop(loop: Any) -> None:
+    fut = loop.create_future()
+
+    def from_thread() -> None:
+        time.sleep(0.02)
+        loop.call_soon_threadsafe(fut.set_result, threading.current_thread().name)
+
+    th = threading.Thread(target=from_thread, name="feeder")
+    th.start()
+    assert loop.run_until_complete(asyncio.wait_for(fut, 5)) == "feeder"
+    th.join()
+
+
+def test_many_threadsafe_calls_arrive_in_order(loop: Any) -> None:
+    n = 2000
+    seen: list[int] = []
+    done = loop.create_future()
+
+    def cb(i: int) -> None:
+        seen.append(i)
+        if i == n - 1:
+            done.set_result(None)
+
+    def feeder() -> None:
+        for i in range(n):
+            loop.call_soon_threadsafe(cb, i)
+
+    th = threading.Thread(target=feeder)
+    th.start()
+    loop.run_until_complete(asyncio.wait_for(done, 5))
+    th.join()
+    assert seen == list(range(n))
+
+
+def test_loop_running_forever_in_another_thread(aio: ModuleType) -> None:
+    loop = aio.new_event_loop()
+    th = threading.Thread(target=loop.run_forever)
+    th.start()
+    try:
+        async def square(x: int) -> int:
+            await aio.sleep(0.001)
+            return x * x
+
+        futs = [asyncio.run_coroutine_threadsafe(square(i), loop) for i in range(5)]
+        assert [f.result(5) for f in futs] == [0, 1, 4, 9, 16]
+
+        async def forever() -> None:
+            await aio.sleep(3600)
+
+        slow = asyncio.run_coroutine_threadsafe(forever(), loop)
+        slow.cancel()
+        with pytest.raises(Exception) as info:
+            slow.result(5)
+        assert type(info.value).__name__ == "CancelledError"
+        flag = threading.Event()
+        loop.call_soon_threadsafe(flag.set)
+        assert flag.wait(5)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        th.join(5)
+        loop.close()
+
+
+def test_exception_in_callback_goes_to_handler(loop: Any) -> None:
+    contexts: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda lp, ctx: contexts.append(ctx))
+
+    def bad() -> None:
+        raise ZeroDivisionError
+
+    loop.call_soon(bad)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert len(contexts) == 1
+    ctx = contexts[0]
+    assert ctx["message"].startswith("Exception in callback test_exception_in_callback_goes_to_")
+    assert isinstance(ctx["exception"], ZeroDivisionError)
+    assert "handle" in ctx
+    with pytest.raises(TypeError, match="A callable object or None is expected, got 1"):
+        loop.set_exception_handler(1)
+    loop.set_exception_handler(None)
+    assert loop.get_exception_handler() is None
+
+
+def test_default_exception_handler_logs(loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    loop.call_exception_handler({"message": "custom message", "extra": 1})
+    assert "custom message" in caplog.text
+    assert "extra: 1" in caplog.text
+
+
+def test_failing_exception_handler_is_logged(loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    def handler(lp: Any, ctx: Any) -> None:
+        raise RuntimeError("handler broke")
+
+    loop.set_exception_handler(handler)
+    loop.call_exception_handler({"message": "m"})
+    assert "Unhandled error in exception handler" in caplog.text
+
+
+def test_debug_slow_callback_warning(loop: Any, caplog: pytest.LogCaptureFixture) -> None:
+    loop.set_debug(True)
+    assert loop.get_debug()
+    loop.slow_callback_duration = 0.001
+    loop.call_soon(time.sleep, 0.01)
+    loop.call_soon(loop.stop)
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        loop.run_forever()
+    assert "Executing <Handle sleep(0.01)" in caplog.text and "took" in caplog.text
+
+
+def test_debug_rejects_coroutine_callbacks(loop: Any) -> None:
+    loop.set_debug(True)
+
+    async def coro_fn() -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"coroutines cannot be used with call_soon\(\)"):
+        loop.call_soon(coro_fn)
+
+
+def test_run_in_executor_and_shutdown(loop: Any) -> None:
+    async def main() -> tuple[int, str]:
+        r = await loop.run_in_executor(None, sum, [1, 2, 3])
+        name = await loop.run_in_executor(None, lambda: threading.current_thread().name)
+        await loop.shutdown_default_executor()
+        return r, name
+
+    total, name = loop.run_until_complete(main())
+    assert total == 6 and name.startswith("asyncio")
+    with pytest.raises(RuntimeError, match="Executor shutdown has been called"):
+        loop.run_in_executor(None, print)
+
+
+def test_set_default_executor_type_check(loop: Any) -> None:
+    with pytest.raises(TypeError, match="executor must be ThreadPoolExecutor"):
+        loop.set_default_executor(object())
+
+
+def test_add_reader_and_writer(loop: Any) -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    got = loop.create_future()
+    try:
+        def on_readable() -> None:
+            got.set_result(a.recv(100))
+            loop.remove_reader(a)
+
+        loop.add_reader(a, on_readable)
+        writable = loop.create_future()
+
+        def on_writable() -> None:
+            loop.remove_writer(b.fileno())
+            b.send(b"ping")
+            writable.set_result(None)
+
+        loop.add_writer(b.fileno(), on_writable)
+        assert loop.run_until_complete(got) == b"ping"
+        assert not loop.remove_reader(a)
+        assert not loop.remove_writer(b)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_add_reader_bad_fd(loop: Any) -> None:
+    with pytest.raises(ValueError, match="Invalid file object"):
+        loop.add_reader(object(), print)
+    with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+        loop.add_reader(-1, print)
+
+
+def test_async_generators_are_finalized(loop: Any) -> None:
+    closed: list[bool] = []
+
+    async def agen() -> Any:
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(True)
+
+    async def main() -> None:
+        g = agen()
+        await g.__anext__()  # leave it suspended
+
+        main.g = g  # type: ignore[attr-defined]
+
+    loop.run_until_complete(main())
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    assert closed == [True]
+
+
+def test_no_fd_leak_over_loop_lifecycle(aio: ModuleType) -> None:
+    def count() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = count()
+    for _ in range(20):
+        lp = aio.new_event_loop()
+        lp.run_until_complete(aio.sleep(0))
+        lp.close()
+    assert count() == before
