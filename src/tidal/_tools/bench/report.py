@@ -51,14 +51,21 @@ class Results:
         return summarize(cell.samples.get(key, []))
 
     def rows(self) -> Iterator[tuple[Workload, Metric]]:
-        """(workload, metric) of every row of the table: the non-floor workloads."""
+        """(workload, metric) of every row of the table.
+
+        A floor shows in the floor column of the workloads it bounds; one run
+        without any of them (``--only 'floor_*'``) gets a row of its own.
+        """
+        bounded = {wl.floor for wl in self.workloads if not wl.raw}
         for wl in self.workloads:
-            if not wl.raw:
+            if not wl.raw or wl.name not in bounded:
                 for metric in wl.metrics:
                     yield wl, metric
 
     def floor_summary(self, wl: Workload, metric: Metric) -> Summary | None:
         """The floor's statistics for this row, if its floor ran."""
+        if wl.raw:
+            return self.summary(wl.name, RAW, metric.key)
         return self.summary(wl.floor, RAW, metric.key) if wl.floor else None
 
 
@@ -147,10 +154,13 @@ def _unit(metric: Metric, ascii_only: bool) -> str:
 
 
 def _row_title(wl: Workload, metric: Metric) -> str:
-    return f"{wl.title} [{metric.label}]" if metric.label else wl.title
+    title = f"floor: {wl.title}" if wl.raw else wl.title
+    return f"{title} [{metric.label}]" if metric.label else title
 
 
 def _cell_text(res: Results, wl: Workload, metric: Metric, rt: Runtime, spread: bool) -> str:
+    if wl.raw:
+        return ""
     cell = res.cell(wl.name, rt.name)
     if cell is None:
         return "-"
