@@ -1,9 +1,286 @@
-"""Subprocess transports: subprocess_exec and subprocess_shell."""
+"""Subprocesses on the loop: subprocess_exec, subprocess_shell, and noticing exits.
+
+A child's exit is noticed without any SIGCHLD handler (which would fight
+with every other library that installs one): on Linux the loop opens a pidfd
+for the child and watches it like any fd; it becomes readable when the child
+exits, and then ``waitpid(pid, WNOHANG)`` collects the status.  Where pidfds
+are unavailable, a daemon thread per child blocks in ``waitpid`` and hands
+the status back with ``call_soon_threadsafe``, as asyncio's
+ThreadedChildWatcher does.  Either way only *this* child is waited for.
+
+The exit reaches the transport a turn later (two on 3.11), as with asyncio's
+child watchers, so that output read in the same turn is delivered first.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+import threading
+from asyncio import SubprocessProtocol
+from collections.abc import Callable
+from typing import Any
+
 from tidal._core.loop import BaseEventLoop
+from tidal._io.subprocess_transport import _UnixSubprocessTransport
+
+logger = logging.getLogger("asyncio")
+
+# 3.11 routes the exit through one more call_soon() than 3.12+.
+_EXTRA_HOP = sys.version_info < (3, 12)
+_pidfd_works: bool | None = None
+
+
+def _can_use_pidfd() -> bool:
+    # Decided once: pidfd_open() may exist yet be refused (old kernel, seccomp).
+    global _pidfd_works
+    if _pidfd_works is None:
+        works = hasattr(os, "pidfd_open")
+        if works:
+            try:
+                os.close(os.pidfd_open(os.getpid(), 0))
+            except OSError:
+                works = False
+        _pidfd_works = works
+    return _pidfd_works
+
+
+def _exit_code(status: int) -> int:
+    try:
+        return os.waitstatus_to_exitcode(status)
+    except ValueError:
+        # An exit status we cannot decode: pass it on rather than lose it.
+        return status
+
+
+def _collect(pid: int) -> int | None:
+    """Reap *pid* if it has exited: its return code, else None."""
+    try:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        logger.warning(
+            "child process pid %d exit status already read:  will report returncode 255", pid
+        )
+        return 255
+    if wpid == 0:
+        return None
+    return _exit_code(status)
+
+
+def _format_pipe(fd: Any) -> str:
+    if fd == subprocess.PIPE:
+        return "<pipe>"
+    if fd == subprocess.STDOUT:
+        return "<stdout>"
+    return repr(fd)
+
+
+def _check_text_args(bufsize: int, text: Any, encoding: Any, errors: Any) -> None:
+    if bufsize != 0:
+        raise ValueError("bufsize must be 0")
+    if text:
+        raise ValueError("text must be False")
+    if encoding is not None:
+        raise ValueError("encoding must be None")
+    if errors is not None:
+        raise ValueError("errors must be None")
 
 
 class SubprocessMixin(BaseEventLoop):
     """Subprocess transports: subprocess_exec and subprocess_shell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: pidfd -> the transport whose child it watches; closed with the loop.
+        self._child_pidfds: dict[int, _UnixSubprocessTransport] = {}
+
+    async def subprocess_shell(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], SubprocessProtocol],
+        cmd: bytes | str,
+        *,
+        stdin: Any = subprocess.PIPE,
+        stdout: Any = subprocess.PIPE,
+        stderr: Any = subprocess.PIPE,
+        universal_newlines: bool = False,
+        shell: bool = True,
+        bufsize: int = 0,
+        encoding: Any = None,
+        errors: Any = None,
+        text: Any = None,
+        **kwargs: Any,
+    ) -> tuple[_UnixSubprocessTransport, SubprocessProtocol]:
+        """Run *cmd* through the shell; return (transport, protocol)."""
+        if not isinstance(cmd, (bytes, str)):
+            raise ValueError("cmd must be a string")
+        if universal_newlines:
+            raise ValueError("universal_newlines must be False")
+        if not shell:
+            raise ValueError("shell must be True")
+        _check_text_args(bufsize, text, encoding, errors)
+        protocol = protocol_factory()
+        debug_log = None
+        if self._debug:
+            # Not the arguments: they may hold secrets (passwords) and be long.
+            debug_log = f"run shell command {cmd!r}"
+            self._log_subprocess(debug_log, stdin, stdout, stderr)
+        transport = await self._make_subprocess_transport(
+            protocol, cmd, True, stdin, stdout, stderr, bufsize, **kwargs
+        )
+        if debug_log is not None:
+            logger.info("%s: %r", debug_log, transport)
+        return transport, protocol
+
+    async def subprocess_exec(  # type: ignore[override]
+        self,
+        protocol_factory: Callable[[], SubprocessProtocol],
+        program: Any,
+        *args: Any,
+        stdin: Any = subprocess.PIPE,
+        stdout: Any = subprocess.PIPE,
+        stderr: Any = subprocess.PIPE,
+        universal_newlines: bool = False,
+        shell: bool = False,
+        bufsize: int = 0,
+        encoding: Any = None,
+        errors: Any = None,
+        text: Any = None,
+        **kwargs: Any,
+    ) -> tuple[_UnixSubprocessTransport, SubprocessProtocol]:
+        """Run *program* with *args* (no shell); return (transport, protocol)."""
+        if universal_newlines:
+            raise ValueError("universal_newlines must be False")
+        if shell:
+            raise ValueError("shell must be False")
+        _check_text_args(bufsize, text, encoding, errors)
+        popen_args = (program, *args)
+        protocol = protocol_factory()
+        debug_log = None
+        if self._debug:
+            debug_log = f"execute program {program!r}"
+            self._log_subprocess(debug_log, stdin, stdout, stderr)
+        transport = await self._make_subprocess_transport(
+            protocol, popen_args, False, stdin, stdout, stderr, bufsize, **kwargs
+        )
+        if debug_log is not None:
+            logger.info("%s: %r", debug_log, transport)
+        return transport, protocol
+
+    def _log_subprocess(self, msg: str, stdin: Any, stdout: Any, stderr: Any) -> None:
+        info = [msg]
+        if stdin is not None:
+            info.append(f"stdin={_format_pipe(stdin)}")
+        if stdout is not None and stderr == subprocess.STDOUT:
+            info.append(f"stdout=stderr={_format_pipe(stdout)}")
+        else:
+            if stdout is not None:
+                info.append(f"stdout={_format_pipe(stdout)}")
+            if stderr is not None:
+                info.append(f"stderr={_format_pipe(stderr)}")
+        logger.debug(" ".join(info))
+
+    async def _make_subprocess_transport(
+        self,
+        protocol: SubprocessProtocol,
+        args: Any,
+        shell: bool,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        extra: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> _UnixSubprocessTransport:
+        waiter = self.create_future()
+        transp = _UnixSubprocessTransport(
+            self, protocol, args, shell, stdin, stdout, stderr, bufsize,
+            waiter=waiter, extra=extra, **kwargs,
+        )
+        self._watch_child(transp)
+        try:
+            await waiter
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException:
+            transp.close()
+            await transp._wait()
+            raise
+        return transp
+
+    # -- noticing exits -----------------------------------------------------------
+
+    def _watch_child(self, transp: _UnixSubprocessTransport) -> None:
+        pid = transp._pid
+        assert pid is not None
+        if _can_use_pidfd():
+            try:
+                pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                # Someone else reaped it already (a waitpid(-1) elsewhere).
+                returncode = _collect(pid)
+                if returncode is not None:
+                    transp._reaped = True
+                    self._deliver_exit(transp, returncode)
+                    return
+            except OSError:
+                pass  # out of fds, say: a thread still works
+            else:
+                self._child_pidfds[pidfd] = transp
+                self._add_io(pidfd, self._pidfd_ready, (pidfd, transp), False)
+                return
+        thread = threading.Thread(
+            target=_wait_in_thread, args=(self, transp, pid),
+            name=f"tidal-waitpid-{pid}", daemon=True,
+        )
+        thread.start()
+
+    def _pidfd_ready(self, pidfd: int, transp: _UnixSubprocessTransport) -> None:
+        assert transp._pid is not None
+        returncode = _collect(transp._pid)
+        if returncode is None:
+            return  # not actually exited yet: keep watching
+        self._remove_io(pidfd, False)
+        del self._child_pidfds[pidfd]
+        os.close(pidfd)
+        transp._reaped = True
+        self._deliver_exit(transp, returncode)
+
+    def _deliver_exit(self, transp: _UnixSubprocessTransport, returncode: int) -> None:
+        if _EXTRA_HOP:
+            self.call_soon(self.call_soon, transp._process_exited, returncode)
+        else:
+            self.call_soon(transp._process_exited, returncode)
+
+    def close(self) -> None:
+        """Close the loop and the pidfds of children it was still watching."""
+        super().close()
+        pidfds = self._child_pidfds
+        for pidfd in pidfds:
+            os.close(pidfd)
+        pidfds.clear()
+
+
+def _wait_in_thread(loop: SubprocessMixin, transp: _UnixSubprocessTransport, pid: int) -> None:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        returncode = 255
+        logger.warning("Unknown child process pid %d, will report returncode 255", pid)
+    else:
+        returncode = _exit_code(status)
+        if loop.get_debug():
+            logger.debug("process %s exited with returncode %s", pid, returncode)
+    transp._reaped = True
+    if loop.is_closed():
+        logger.warning("Loop %r that handles pid %r is closed", loop, pid)
+        return
+    try:
+        if _EXTRA_HOP:
+            loop.call_soon_threadsafe(loop.call_soon, transp._process_exited, returncode)
+        else:
+            loop.call_soon_threadsafe(transp._process_exited, returncode)
+    except RuntimeError:
+        # The loop closed between the check and the call.
+        logger.warning("Loop %r that handles pid %r is closed", loop, pid)
