@@ -10,9 +10,19 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from asyncio import base_events as _aio_base_events
 from typing import Any
 
-logger = logging.getLogger("asyncio")
+
+def asyncio_logger() -> logging.Logger:
+    """The logger asyncio's own loop reports through (the "asyncio" logger).
+
+    Read at each report, not bound once: code that swaps
+    ``asyncio.base_events.logger`` (CPython's tests mock it) must see
+    tidal's reports as it would asyncio's.
+    """
+    return _aio_base_events.logger  # type: ignore[attr-defined, no-any-return]
+
 _HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
 
 
@@ -44,7 +54,7 @@ def log_context(loop: Any, context: dict[str, Any]) -> None:
         else:
             text = repr(value)
         lines.append(f"{key}: {text}")
-    logger.error("\n".join(lines), exc_info=exc_info)
+    asyncio_logger().error("\n".join(lines), exc_info=exc_info)
 
 
 def call_handler(loop: Any, context: dict[str, Any]) -> None:
@@ -57,7 +67,7 @@ def call_handler(loop: Any, context: dict[str, Any]) -> None:
             raise
         except BaseException:
             # The handler itself failed: this must still reach someone.
-            logger.error("Exception in default exception handler", exc_info=True)
+            asyncio_logger().error("Exception in default exception handler", exc_info=True)
         return
     try:
         # 3.12+ runs the handler in the context of the task or handle at fault.
@@ -86,7 +96,7 @@ def call_handler(loop: Any, context: dict[str, Any]) -> None:
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException:
-            logger.error(
+            asyncio_logger().error(
                 "Exception in default exception handler while handling an unexpected "
                 "error in custom exception handler",
                 exc_info=True,

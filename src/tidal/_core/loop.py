@@ -24,7 +24,6 @@ from __future__ import annotations
 import concurrent.futures
 import heapq
 import itertools
-import logging
 import os
 import socket
 import sys
@@ -38,12 +37,11 @@ from collections.abc import Callable
 from typing import Any
 
 from tidal._core import _aio
+from tidal._core.errors import asyncio_logger
 from tidal._core.futures import Future
 from tidal._core.handles import Handle, TimerHandle
 from tidal._core.poller import Poller, fileobj_to_fd
 from tidal._core.tasks import Task
-
-logger = logging.getLogger("asyncio")
 
 #: Longest single wait in the poller, as asyncio (some kernels reject more).
 MAXIMUM_SELECT_TIMEOUT = 24 * 3600
@@ -320,7 +318,9 @@ class BaseEventLoop(AbstractEventLoop):
                 item._run()
                 dt = self.time() - t0
                 if dt >= self.slow_callback_duration:
-                    logger.warning("Executing %s took %.3f seconds", _format_handle(item), dt)
+                    asyncio_logger().warning(
+                        "Executing %s took %.3f seconds", _format_handle(item), dt
+                    )
             finally:
                 self._current_handle = None
 
@@ -436,7 +436,7 @@ class BaseEventLoop(AbstractEventLoop):
         if self._closed:
             return
         if self._debug:
-            logger.debug("Close %r", self)
+            asyncio_logger().debug("Close %r", self)
         self._closed = True
         self._ready.clear()
         self._scheduled.clear()
