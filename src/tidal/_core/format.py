@@ -15,6 +15,8 @@ from typing import Any
 
 #: How many frames debug mode records for a handle or future's origin.
 DEBUG_STACK_DEPTH = 10
+#: Python 3.13 shows callback arguments only in debug mode (they may be secrets).
+_ARGS_ONLY_IN_DEBUG = sys.version_info >= (3, 13)
 
 
 def callable_source(func: Any) -> tuple[str, int] | None:
@@ -28,7 +30,11 @@ def callable_source(func: Any) -> tuple[str, int] | None:
     return None
 
 
-def _format_args(args: tuple[Any, ...] | None, kwargs: dict[str, Any] | None) -> str:
+def _format_args(
+    args: tuple[Any, ...] | None, kwargs: dict[str, Any] | None, debug: bool = False
+) -> str:
+    if _ARGS_ONLY_IN_DEBUG and not debug:
+        return "()"
     items = [reprlib.repr(a) for a in args] if args else []
     if kwargs:
         items.extend(f"{k}={reprlib.repr(v)}" for k, v in kwargs.items())
@@ -36,20 +42,24 @@ def _format_args(args: tuple[Any, ...] | None, kwargs: dict[str, Any] | None) ->
 
 
 def format_callback(
-    func: Any, args: tuple[Any, ...] | None, kwargs: dict[str, Any] | None = None, suffix: str = ""
+    func: Any,
+    args: tuple[Any, ...] | None,
+    kwargs: dict[str, Any] | None = None,
+    suffix: str = "",
+    debug: bool = False,
 ) -> str:
     """``name(args)`` for a callback, unwrapping functools.partial."""
     if isinstance(func, functools.partial):
-        suffix = _format_args(args, kwargs) + suffix
-        return format_callback(func.func, func.args, func.keywords, suffix)
+        suffix = _format_args(args, kwargs, debug) + suffix
+        return format_callback(func.func, func.args, func.keywords, suffix, debug)
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
     text = name if isinstance(name, str) and name else repr(func)
-    return text + _format_args(args, kwargs) + suffix
+    return text + _format_args(args, kwargs, debug) + suffix
 
 
-def format_callback_source(func: Any, args: tuple[Any, ...] | None) -> str:
-    """``name(args) at file:line``."""
-    text = format_callback(func, args)
+def format_callback_source(func: Any, args: tuple[Any, ...] | None, debug: bool = False) -> str:
+    """``name(args) at file:line`` (3.13+: ``name()`` unless *debug*)."""
+    text = format_callback(func, args, debug=debug)
     source = callable_source(func)
     if source:
         text += f" at {source[0]}:{source[1]}"

@@ -47,7 +47,9 @@ class Handle:
         if self._cancelled:
             info.append("cancelled")
         if self._callback is not None:
-            info.append(format_callback_source(self._callback, self._args))
+            info.append(
+                format_callback_source(self._callback, self._args, self._loop.get_debug())
+            )
         if self._source_traceback:
             frame = self._source_traceback[-1]
             info.append(f"created at {frame[0]}:{frame[1]}")
@@ -87,7 +89,7 @@ class Handle:
             self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
-        source = format_callback_source(self._callback, self._args)
+        source = format_callback_source(self._callback, self._args, self._loop.get_debug())
         context: dict[str, Any] = {
             "message": f"Exception in callback {source}",
             "exception": exc,
