@@ -55,7 +55,7 @@ class Future:
 
     __slots__ = (
         "_loop", "_ready", "_state", "_result", "_exception", "_exception_tb",
-        "_callbacks", "_asyncio_future_blocking", "_log_traceback",
+        "_callbacks", "_asyncio_future_blocking", "_log_tb",
         "_cancel_message", "_cancelled_exc", "_source_traceback", "_tb_guard", "__weakref__",
     )
 
@@ -79,7 +79,7 @@ class Future:
         # stores them, so they are not initialised here (one store less each).
         self._callbacks: list[Any] | None = None
         self._asyncio_future_blocking: bool = False
-        self._log_traceback: bool = False
+        self._log_tb: bool = False
         self._cancel_message: Any = None
         self._cancelled_exc: BaseException | None = None
         if loop._debug if ready is not None else loop.get_debug():
@@ -107,7 +107,10 @@ class Future:
 
     def get_loop(self) -> Any:
         """The loop this future is bound to."""
-        loop = self._loop
+        try:
+            loop = self._loop
+        except AttributeError:  # Future.__init__ was skipped
+            loop = None
         if loop is None:
             raise RuntimeError("Future object is not initialized.")
         return loop
@@ -123,7 +126,7 @@ class Future:
 
     def cancel(self, msg: Any = None) -> bool:
         """Cancel the future and schedule its callbacks; False if already done."""
-        self._log_traceback = False
+        self._log_tb = False
         if self._state is not _PENDING:
             return False
         self._state = _CANCELLED
@@ -156,19 +159,43 @@ class Future:
                 else:
                     loop.call_soon(cb._run)
 
+    @property
+    def _log_traceback(self) -> bool:
+        # asyncio's spelling of the flag; code outside tidal may only clear it.
+        return self._log_tb
+
+    @_log_traceback.setter
+    def _log_traceback(self, value: bool) -> None:
+        if value:
+            raise ValueError("_log_traceback can only be set to False")
+        self._log_tb = False
+
+    # A subclass whose __init__ skips Future.__init__ leaves the slots empty;
+    # like asyncio's Future, such a future then reads as pending (the
+    # AttributeError handlers cost nothing until they trigger).
+
     def cancelled(self) -> bool:
         """True if the future was cancelled."""
-        return self._state is _CANCELLED
+        try:
+            return self._state is _CANCELLED
+        except AttributeError:
+            return False
 
     def done(self) -> bool:
         """True once a result, an exception or a cancellation is set."""
-        return self._state is not _PENDING
+        try:
+            return self._state is not _PENDING
+        except AttributeError:
+            return False
 
     def result(self) -> Any:
         """The result; raises the exception, CancelledError or InvalidStateError."""
-        state = self._state
+        try:
+            state = self._state
+        except AttributeError:
+            state = _PENDING
         if state is _FINISHED:
-            self._log_traceback = False
+            self._log_tb = False
             exc = self._exception
             if exc is not None:
                 self._tb_guard = None
@@ -180,12 +207,15 @@ class Future:
 
     def exception(self) -> BaseException | None:
         """The exception set on the future, or None."""
-        state = self._state
+        try:
+            state = self._state
+        except AttributeError:
+            state = _PENDING
         if state is _CANCELLED:
             raise self._make_cancelled_error()
         if state is not _FINISHED:
             raise InvalidStateError("Exception is not set.")
-        self._log_traceback = False
+        self._log_tb = False
         self._tb_guard = None
         return self._exception
 
@@ -256,7 +286,7 @@ class Future:
         self._state = _FINISHED
         if self._callbacks:
             self._schedule_callbacks()
-        self._log_traceback = True
+        self._log_tb = True
         if self._needs_guard:
             self._tb_guard = _UnretrievedGuard(self)
 
@@ -291,7 +321,7 @@ class _UnretrievedGuard:
 
     def __del__(self) -> None:
         fut = self.future
-        if fut._log_traceback and fut._tb_guard is self:
+        if fut._log_tb and fut._tb_guard is self:
             fut._report_unretrieved()
 
 

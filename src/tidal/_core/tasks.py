@@ -117,7 +117,7 @@ class Task(Future, Generic[_T]):
             if self._source_traceback:
                 context["source_traceback"] = self._source_traceback
             self._loop.call_exception_handler(context)
-        if self._log_traceback:
+        if self._log_tb:
             self._report_unretrieved()
 
     __class_getitem__: Any = classmethod(GenericAlias)
@@ -245,7 +245,7 @@ class Task(Future, Generic[_T]):
 
     def cancel(self, msg: Any = None) -> bool:
         """Ask the task to cancel itself: CancelledError is thrown into the coroutine."""
-        self._log_traceback = False
+        self._log_tb = False
         if self._state is not _PENDING:
             return False
         self._num_cancels_requested += 1
