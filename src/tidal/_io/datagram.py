@@ -11,7 +11,7 @@ from tidal._io.addr import ensure_resolved, set_reuseport
 from tidal._io.netbase import NetBase, logger
 from tidal._io.unix import remove_stale_socket
 
-_PY312 = sys.version_info >= (3, 12)
+_PY313 = sys.version_info >= (3, 13)
 
 
 class DatagramMixin(NetBase):
@@ -25,7 +25,7 @@ class DatagramMixin(NetBase):
         """A datagram endpoint bound to *local_addr* and/or aimed at *remote_addr*."""
         r_addr: Any = None
         if sock is not None:
-            if _PY312:
+            if _PY313:
                 if sock.type == socket.SOCK_STREAM:
                     raise ValueError(f"A datagram socket was expected, got {sock!r}")
             elif sock.type != socket.SOCK_DGRAM:

@@ -34,12 +34,12 @@ try:
 except ImportError:  # pragma: no cover
     _ssl = None  # type: ignore[assignment]
 
-_PY312 = sys.version_info >= (3, 12)
+_PY313 = sys.version_info >= (3, 13)
 
 
 def _bind_error_text(exc: OSError) -> str:
-    # 3.11 quotes strerror, 3.12+ the whole str(exc).
-    return str(exc).lower() if _PY312 else str(exc.strerror).lower()
+    # Up to 3.12 the message quotes strerror, from 3.13 the whole str(exc).
+    return str(exc).lower() if _PY313 else str(exc.strerror).lower()
 
 
 class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
@@ -239,7 +239,7 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
                     except OSError as err:
                         msg = (f"error while attempting to bind on address {sa!r}: "
                                f"{_bind_error_text(err)}")
-                        if _PY312 and err.errno == errno.EADDRNOTAVAIL:
+                        if _PY313 and err.errno == errno.EADDRNOTAVAIL:
                             # The family is most likely disabled (bpo-30945).
                             sockets.pop()
                             sock.close()
@@ -247,7 +247,7 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
                                 logger.warning(msg)
                             continue
                         raise OSError(err.errno, msg) from None
-                if _PY312 and not sockets:
+                if _PY313 and not sockets:
                     addrs = [info[4] for info in infos]
                     raise OSError(f"could not bind on any address out of {addrs!r}")
                 completed = True
