@@ -27,7 +27,7 @@ import sys
 import traceback
 from asyncio import CancelledError, InvalidStateError
 from collections.abc import Coroutine
-from types import CoroutineType, GenericAlias
+from types import CoroutineType, GeneratorType, GenericAlias
 from typing import Any, ClassVar, Generic, TextIO, TypeVar
 
 from tidal._core import _aio
@@ -44,6 +44,9 @@ _next_task_number = itertools.count(1).__next__
 _UNCANCEL_CLEARS_MUST_CANCEL = sys.version_info >= (3, 13)
 
 _coroutine_types: set[type] = {CoroutineType}
+if sys.version_info < (3, 12):
+    # 3.11's asyncio still takes generator-based coroutines (`yield from`).
+    _coroutine_types.add(GeneratorType)
 
 
 def iscoroutine(obj: object) -> bool:
