@@ -132,7 +132,17 @@ class Task(Future, Generic[_T]):
 
     def _run(self) -> None:
         # What the loop calls when it pops this task off the ready queue.
-        self._context.run(_step, self, None)
+        try:
+            self._context.run(_step, self, None)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            # asyncio runs a step in a Handle, which hands errors (such as
+            # stepping a task already completed with Future.set_result) to
+            # the exception handler: so does the queued task.
+            from tidal._core.handles import Handle
+
+            Handle(self._step_now, (), self._loop, self._context)._report(exc)
 
     def _step_now(self) -> None:
         # A step from a handle that runs in the task's context already.
