@@ -336,7 +336,9 @@ def _step_run(task: Task[Any], exc: BaseException | None) -> None:
                 ready.append(task)
             else:
                 task._loop.call_soon(task._run)
-        elif isinstance(result, Future):
+        elif isinstance(result, Future) and (
+            result.__class__ in _plain_future_classes or _is_plain_future(result.__class__)
+        ):
             if result._loop is not task._loop:
                 _fail_step(
                     task, f"Task {task!r} got Future {result!r} attached to a different loop"
@@ -364,8 +366,21 @@ def _step_run(task: Task[Any], exc: BaseException | None) -> None:
             _step_foreign(task, result)
 
 
+#: Future classes whose add_done_callback is Future's: a task waiting on one
+#: may put itself in its callback list directly.
+_plain_future_classes: set[type] = {Future, Task}
+
+
+def _is_plain_future(cls: type) -> bool:
+    if cls.add_done_callback is not Future.add_done_callback:  # type: ignore[attr-defined]
+        return False  # the subclass must see the callback being added
+    if len(_plain_future_classes) < 100:
+        _plain_future_classes.add(cls)
+    return True
+
+
 def _step_foreign(task: Task[Any], result: Any) -> None:
-    # The coroutine yielded something that is not a tidal future.
+    # The coroutine yielded something that is not a plain tidal future.
     blocking = getattr(result, "_asyncio_future_blocking", None)
     if blocking is not None:
         try:
@@ -378,6 +393,8 @@ def _step_foreign(task: Task[Any], result: Any) -> None:
             _fail_step(
                 task, f"yield was used instead of yield from in task {task!r} with {result!r}"
             )
+        elif result is task:
+            _fail_step(task, f"Task cannot await on itself: {task!r}")
         else:
             result._asyncio_future_blocking = False
             result.add_done_callback(task._wakeup, context=task._context)
