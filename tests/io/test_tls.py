@@ -781,6 +781,33 @@ def test_tls12(aio: ModuleType, loop: Any, certs: Certs, socks: Any) -> None:
     assert pair.client.events == ["made", "data", "eof", "lost"]
 
 
+def test_post_handshake_auth(aio: ModuleType, loop: Any, certs: Certs, socks: Any) -> None:
+    # A read that must answer (TLS 1.3 CertificateRequest after the handshake):
+    # what decrypting produces goes out without any application write.
+    cctx, sctx = certs.post_handshake_auth_contexts()
+    pair = Pair(aio, loop, certs, socks, client_ctx=cctx, server_ctx=sctx)
+
+    async def main() -> None:
+        await pair.handshake()
+        st = pair.server.transport
+        sslobj = st.get_extra_info("ssl_object")
+        assert sslobj.getpeercert() is None
+        sslobj.verify_client_post_handshake()
+        st.write(b"who are you?")  # flushes the request along with the data
+        await pair.client.received(12)
+        sleep = asyncio.sleep if aio is asyncio else aio.sleep
+        for _ in range(200):  # the client answers on its own, without writing
+            if sslobj.getpeercert():
+                break
+            await sleep(0.001)
+        subject = dict(x[0] for x in sslobj.getpeercert()["subject"])
+        assert subject["commonName"] == "localhost"
+        assert st.get_extra_info("peercert") is None  # as asyncio: set at handshake time
+        await pair.close_both()
+
+    run(loop, main())
+
+
 def test_get_buffer_sizes(aio: ModuleType, loop: Any, certs: Certs) -> None:
     cls = __import__("tls_support").ssl_protocol_class(aio)
     proto = cls(loop, Recorder(loop), certs.client_context(), None)

@@ -47,6 +47,17 @@ class Certs:
         ctx.load_verify_locations(self.ca)
         return ctx
 
+    def post_handshake_auth_contexts(self) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+        """(client, server) contexts for TLS 1.3 post-handshake client authentication."""
+        client = self.client_context()
+        client.load_cert_chain(self.cert, self.key)
+        client.post_handshake_auth = True
+        server = self.server_context()
+        server.load_verify_locations(self.ca)
+        server.verify_mode = ssl.CERT_OPTIONAL
+        server.post_handshake_auth = True  # ask later, not during the handshake
+        return client, server
+
     def untrusting_context(self) -> ssl.SSLContext:
         """A client context trusting only a CA that did not sign the server's cert."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -120,7 +131,10 @@ def make_certs(directory: Path) -> Certs:
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            # Client auth too: the tests also present it as a client certificate.
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                                   x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
         )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
