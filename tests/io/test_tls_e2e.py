@@ -445,3 +445,31 @@ def test_connection_made_raising(aio: ModuleType, loop: Any, certs: Certs,
     assert [c["message"] for c in errors] == [
         "Fatal error: protocol.buffer_updated() call failed."
     ]
+
+
+def test_asyncio_streams_on_the_loop(dropin: Any, certs: Certs) -> None:
+    """asyncio's own stream functions over TLS, on tidal's loop and on asyncio's."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write((await reader.readline())[::-1])
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def main() -> bytes:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0,
+                                            ssl=certs.server_context())
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=certs.client_context(), server_hostname="localhost")
+        assert writer.get_extra_info("peercert") is not None
+        writer.write(b"hello")
+        writer.write(b" world\n")
+        data = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return data
+
+    assert dropin(main()) == b"\ndlrow olleh"
