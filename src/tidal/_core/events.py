@@ -54,8 +54,10 @@ def _warn_no_current_loop() -> None:
 
 
 class _Local(threading.local):
-    loop: Any = None
-    set_called: bool = False
+    # asyncio's names: after a fork asyncio swaps the policy's _local for its
+    # own _Local (events.on_fork), and code reads policy._local._loop.
+    _loop: Any = None
+    _set_called: bool = False
 
 
 class EventLoopPolicy(asyncio.AbstractEventLoopPolicy):
@@ -68,27 +70,27 @@ class EventLoopPolicy(asyncio.AbstractEventLoopPolicy):
         """This thread's loop; created (with a DeprecationWarning) in the main thread."""
         local = self._local
         if (
-            local.loop is None
-            and not local.set_called
+            local._loop is None
+            and not local._set_called
             and threading.current_thread() is threading.main_thread()
         ):
             _warn_no_current_loop()
             self.set_event_loop(self.new_event_loop())
-        if local.loop is None:
+        if local._loop is None:
             raise RuntimeError(
                 f"There is no current event loop in thread {threading.current_thread().name!r}."
             )
-        return local.loop
+        return local._loop
 
     def set_event_loop(self, loop: Any) -> None:
         """Make *loop* this thread's current loop."""
-        self._local.set_called = True
+        self._local._set_called = True
         if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
             raise TypeError(
                 "loop must be an instance of AbstractEventLoop or None, "
                 f"not '{type(loop).__name__}'"
             )
-        self._local.loop = loop
+        self._local._loop = loop
 
     def new_event_loop(self) -> Any:
         """A new tidal loop."""
