@@ -65,6 +65,7 @@ class EventLoopPolicy(asyncio.AbstractEventLoopPolicy):
 
     def __init__(self) -> None:
         self._local = _Local()
+        self._watcher: Any = None
 
     def get_event_loop(self) -> Any:
         """This thread's loop; created (with a DeprecationWarning) in the main thread."""
@@ -96,14 +97,36 @@ class EventLoopPolicy(asyncio.AbstractEventLoopPolicy):
         """A new tidal loop."""
         return new_event_loop()
 
-    # Python 3.11/3.12 still ask a policy for a child watcher.
-    def get_child_watcher(self) -> Any:  # pragma: no cover - deprecated API
-        """Not used: tidal watches child processes itself."""
-        raise NotImplementedError("tidal does not use child watchers")
+    # Child watchers (deprecated in 3.12, gone in 3.14): tidal watches its
+    # child processes itself, so a watcher is only kept for code that sets
+    # and reads one back, as asyncio's Unix policy does.
+    def get_child_watcher(self) -> Any:
+        """The watcher set with set_child_watcher() (a ThreadedChildWatcher if none)."""
+        watcher = self._watcher
+        if watcher is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                watcher = self._watcher = asyncio.ThreadedChildWatcher()
+        _warn_watcher_deprecated("get_child_watcher")
+        return watcher
 
-    def set_child_watcher(self, watcher: Any) -> None:  # pragma: no cover
-        """Not used: tidal watches child processes itself."""
-        raise NotImplementedError("tidal does not use child watchers")
+    def set_child_watcher(self, watcher: Any) -> None:
+        """Keep *watcher* (closing the previous one); tidal does not use it."""
+        if watcher is not None and not isinstance(watcher, asyncio.AbstractChildWatcher):
+            raise AssertionError("watcher must be an AbstractChildWatcher or None")
+        old = self._watcher
+        if old is not None:
+            old.close()
+        self._watcher = watcher
+        _warn_watcher_deprecated("set_child_watcher")
+
+
+def _warn_watcher_deprecated(name: str) -> None:
+    if sys.version_info >= (3, 12):
+        warnings.warn(
+            f"{name!r} is deprecated as of Python 3.12 and will be removed in Python 3.14.",
+            DeprecationWarning, stacklevel=3,
+        )
 
 
 def _policy() -> asyncio.AbstractEventLoopPolicy:
