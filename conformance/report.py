@@ -179,7 +179,8 @@ def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "n/a"
 
 
-def render_section(version: str, runs: list[Any], elapsed: float, jobs: int) -> str:
+def render_section(version: str, runs: list[Any], elapsed: float, jobs: int,
+                   label: str = "") -> str:
     """One Python version's section of docs/conformance.md."""
     minor = ".".join(version.split(".")[:2])
     t = totals(runs)
@@ -188,7 +189,8 @@ def render_section(version: str, runs: list[Any], elapsed: float, jobs: int) -> 
         _BEGIN.format(v=minor),
         f"## Python {version}",
         "",
-        f"Full run on {today}: {elapsed:.0f}s with `--jobs {jobs}`.",
+        f"Full run on {today} of {label or 'this checkout'}: {elapsed:.0f}s with "
+        f"`--jobs {jobs}`.",
         "",
         f"**{t['passed']} passed, {t['failed']} failed, {t['errors']} errors, "
         f"{t['skipped']} skipped of {t['total']}** ({_pct(t['passed'], t['total'])} pass)",
@@ -247,7 +249,8 @@ def _compact(ids: list[str]) -> str:
     return "; ".join(parts)
 
 
-def update_docs(path: str, version: str, runs: list[Any], elapsed: float, jobs: int) -> None:
+def update_docs(path: str, version: str, runs: list[Any], elapsed: float, jobs: int,
+                label: str = "") -> None:
     """Replace this version's section of *path*, keeping the others."""
     minor = ".".join(version.split(".")[:2])
     text = ""
@@ -259,7 +262,7 @@ def update_docs(path: str, version: str, runs: list[Any], elapsed: float, jobs: 
     header = text[: first.start()] if first else (text or HEADER)
     if not header.strip():
         header = HEADER
-    sections[minor] = render_section(version, runs, elapsed, jobs)
+    sections[minor] = render_section(version, runs, elapsed, jobs, label)
     ordered = sorted(sections, key=lambda v: tuple(int(x) for x in v.split(".")))
     body = header.rstrip("\n") + "\n\n" + "\n".join(sections[v] for v in ordered)
     os.makedirs(os.path.dirname(path), exist_ok=True)

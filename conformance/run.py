@@ -195,6 +195,15 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
     proc.wait()
 
 
+def _describe_checkout() -> str:
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=30)
+    except OSError:
+        return "this checkout"
+    return f"commit {out.stdout.strip()}" if out.returncode == 0 else "this checkout"
+
+
 def _on_signal(signum: int, frame: Any) -> None:
     with _live_lock:
         for proc in list(_live):
@@ -216,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds one module may take in all")
     ap.add_argument("--src", help="directory holding the tidal package to test "
                     "(default: this checkout's src/)")
+    ap.add_argument("--label", help="what was tested, for the docs (default: the checkout's "
+                    "commit, or the --src path)")
     ap.add_argument("--logdir", help="where worker logs go (default: a temp dir)")
     ap.add_argument("--docs", default=os.path.join(ROOT, "docs", "conformance.md"))
     ap.add_argument("--write-docs", action=argparse.BooleanOptionalAction, default=None,
@@ -281,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worker logs: {logdir}  ({elapsed:.0f}s)")
     write_docs = full_run if args.write_docs is None else args.write_docs
     if write_docs:
-        report.update_docs(args.docs, version, ordered, elapsed, args.jobs)
+        label = args.label or (args.src and os.path.abspath(args.src)) or _describe_checkout()
+        report.update_docs(args.docs, version, ordered, elapsed, args.jobs, label)
     if args.json:
         report.write_json(args.json, version, ordered)
     print(f"conformance: {totals['passed']} passed, {totals['failed']} failed, "
