@@ -199,6 +199,7 @@ def test_sock_sendfile_argument_checks(loop: Any) -> None:
             with pytest.raises(ValueError, match="binary mode"):
                 loop.run_until_complete(loop.sock_sendfile(a, text))
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.setblocking(False)
         with udp:
             with pytest.raises(ValueError, match="only SOCK_STREAM"):
                 loop.run_until_complete(loop.sock_sendfile(udp, f))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
 import socket
 import sys
@@ -29,6 +30,7 @@ from tidal._io.addr import check_nonblocking, check_ssl_socket, ensure_resolved
 from tidal._io.fdwatch import unwatch, watch
 
 _SENDFILE_FALLBACK_BUFSIZE = 1024 * 256
+logger = logging.getLogger("asyncio")
 _AGAIN: Any = object()  # an operation made progress but is not finished
 
 
@@ -460,8 +462,6 @@ class SocketMixin(BaseEventLoop):
 
     def _getaddrinfo_debug(self, host: Any, port: Any, family: int, type: int, proto: int,
                            flags: int) -> list[Any]:
-        from tidal._core.loop import logger
-
         parts = [f"{host}:{port!r}"]
         if family:
             parts.append(f"family={family!r}")
