@@ -367,6 +367,45 @@ async def start_tls(aio: ModuleType, loop: Any, transport: Any, app: Any, ctx: s
     return proto._app_transport
 
 
+class Pair:
+    """A TLS client and server over a socketpair, both on the loop under test."""
+
+    def __init__(self, aio: ModuleType, loop: Any, certs: Certs,
+                 socks: tuple[socket.socket, socket.socket], *,
+                 client_app: Any = None, server_app: Any = None,
+                 client_ctx: ssl.SSLContext | None = None,
+                 server_ctx: ssl.SSLContext | None = None,
+                 server_hostname: str | None = "localhost", **kw: Any) -> None:
+        self.loop = loop
+        self.client = client_app if client_app is not None else Recorder(loop)
+        self.server = server_app if server_app is not None else Recorder(loop)
+        cctx = client_ctx if client_ctx is not None else certs.client_context()
+        sctx = server_ctx if server_ctx is not None else certs.server_context()
+        self.cwaiter, self.cproto, self.craw = wrap(
+            aio, loop, socks[0], self.client, cctx, server_hostname=server_hostname, **kw)
+        self.swaiter, self.sproto, self.sraw = wrap(
+            aio, loop, socks[1], self.server, sctx, server_side=True, **kw)
+
+    async def handshake(self) -> None:
+        await self.cwaiter
+        await self.swaiter
+
+    async def close_both(self) -> None:
+        """Close the client side; wait until both ends lost their connection."""
+        self.client.transport.close()
+        await self.client.lost
+        await self.server.lost
+
+
+def run(loop: Any, coro: Any, timeout: float = 5.0) -> Any:
+    """Run *coro*; a hang stops the loop (RuntimeError) instead of blocking the suite."""
+    guard = loop.call_later(timeout, loop.stop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        guard.cancel()
+
+
 class Recorder(asyncio.Protocol):
     """An application protocol that records every event and collects data."""
 
