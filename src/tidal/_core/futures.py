@@ -39,7 +39,9 @@ _FINISHED = "FINISHED"
 
 _copy_context = contextvars.copy_context
 _WRAP_STOPITERATION = sys.version_info >= (3, 13)
-_CLEAR_CANCELLED_EXC = sys.version_info >= (3, 12)
+# 3.11.7 too (C and Python Futures alike) hands the saved CancelledError over
+# once: keeping it would keep its traceback's frames alive.
+_CLEAR_CANCELLED_EXC = True
 
 
 def isfuture(obj: object) -> bool:
@@ -268,7 +270,13 @@ class Future:
             raise InvalidStateError("invalid state")
         if isinstance(exception, type):
             exception = exception()
-        if type(exception) is StopIteration:
+        # 3.11/3.12 refuse a bare StopIteration; 3.13 wraps any StopIteration
+        # (subclasses too) in a RuntimeError.
+        if (
+            isinstance(exception, StopIteration)
+            if _WRAP_STOPITERATION
+            else type(exception) is StopIteration
+        ):
             if not _WRAP_STOPITERATION:
                 raise TypeError(
                     "StopIteration interacts badly with generators "
