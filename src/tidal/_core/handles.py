@@ -87,6 +87,10 @@ class Handle:
             raise
         except BaseException as exc:
             self._report(exc)
+        # If an exception's traceback reaches into the callback, it keeps this
+        # frame (as an f_back): the frame must not keep the handle, and through
+        # it the callback's task, alive past its last real reference.
+        del self
 
     def _report(self, exc: BaseException) -> None:
         source = format_callback_source(self._callback, self._args, self._loop.get_debug())

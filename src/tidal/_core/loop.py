@@ -323,6 +323,7 @@ class BaseEventLoop(AbstractEventLoop):
                     )
             finally:
                 self._current_handle = None
+        item = None  # a traceback may keep this frame: do not keep the last item too
 
     def _purge_cancelled_timers(self) -> None:
         kept = []

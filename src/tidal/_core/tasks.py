@@ -143,10 +143,12 @@ class Task(Future, Generic[_T]):
             from tidal._core.handles import Handle
 
             Handle(self._step_now, (), self._loop, self._context)._report(exc)
+        del self  # see _step(): the traceback may keep this frame
 
     def _step_now(self) -> None:
         # A step from a handle that runs in the task's context already.
         _step(self, None)
+        del self  # see _step()
 
     def _wakeup(self, future: Any) -> None:
         # The generic path, for futures that are not tidal's.
@@ -305,6 +307,9 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
             raise RuntimeError(
                 f"Leaving task {task!r} does not match the current task {current!r}."
             )
+    # An exception's traceback keeps this frame (as the f_back of _step_run's):
+    # it must not keep the task, or the task outlives its last reference.
+    del task, current
 
 
 def _step_run(task: Task[Any], exc: BaseException | None) -> None:
@@ -323,11 +328,16 @@ def _step_run(task: Task[Any], exc: BaseException | None) -> None:
     except CancelledError as cancelled:
         task._cancelled_exc = cancelled
         Future.cancel(task)
+        # The exception's traceback keeps this frame alive: without the task
+        # in it, an unretrieved exception is reported when the task is
+        # dropped, not at some later garbage collection.
+        del task
     except (KeyboardInterrupt, SystemExit) as fatal:
         Future.set_exception(task, fatal)
         raise
     except BaseException as error:
         Future.set_exception(task, error)
+        del task  # as above
     else:
         if result is None:
             # A bare yield (sleep(0)): run again on the next turn.
