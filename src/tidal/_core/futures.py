@@ -39,9 +39,6 @@ _FINISHED = "FINISHED"
 
 _copy_context = contextvars.copy_context
 _WRAP_STOPITERATION = sys.version_info >= (3, 13)
-# 3.11.7 too (C and Python Futures alike) hands the saved CancelledError over
-# once: keeping it would keep its traceback's frames alive.
-_CLEAR_CANCELLED_EXC = True
 
 
 def isfuture(obj: object) -> bool:
@@ -120,8 +117,9 @@ class Future:
     def _make_cancelled_error(self) -> CancelledError:
         exc = self._cancelled_exc
         if exc is not None:
-            if _CLEAR_CANCELLED_EXC:
-                self._cancelled_exc = None
+            # Handed over once, on every version (3.11.7's C Future too):
+            # keeping it would keep its traceback's frames, and their locals, alive.
+            self._cancelled_exc = None
             return exc  # type: ignore[return-value]
         msg = self._cancel_message
         return CancelledError() if msg is None else CancelledError(msg)
