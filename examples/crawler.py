@@ -16,7 +16,9 @@ import time
 import tidal as asyncio
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float) -> None:
+async def handle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, latency: float
+) -> None:
     """Serve GET /page/N: links to the next pages, after *latency* seconds."""
     try:
         while True:

@@ -21,6 +21,14 @@ async def forever() -> None:
     await asyncio.sleep(3600)
 
 
+async def shutdown() -> None:
+    """Cancel what is still running on the loop and wait for it to finish."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
 def main() -> None:
     """Start the loop thread, feed it, cancel something, stop it."""
     loop = asyncio.new_event_loop()
@@ -42,6 +50,9 @@ def main() -> None:
     except Exception as exc:  # concurrent.futures.CancelledError
         print("cancelled:", type(exc).__name__)
 
+    # The concurrent future is cancelled at once; the task it mirrors finishes
+    # on the loop a moment later: let it, before stopping the loop.
+    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=5)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
     loop.close()

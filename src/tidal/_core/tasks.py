@@ -495,3 +495,17 @@ def create_eager_task_factory(custom_task_constructor: Any) -> Any:
 
 #: ``loop.set_task_factory(tidal.eager_task_factory)``: tidal tasks, started eagerly.
 eager_task_factory = create_eager_task_factory(Task)
+
+
+def create_task(coro: Any, *, name: Any = None, context: Any = None) -> Any:
+    """Schedule *coro* as a task on the running loop and return the task."""
+    if context is None:
+        return _aio_running_loop().create_task(coro, name=name)
+    return _aio_running_loop().create_task(coro, name=name, context=context)
+
+
+def _aio_running_loop() -> Any:
+    loop = _aio.get_running_loop_or_none()
+    if loop is None:
+        raise RuntimeError("no running event loop")
+    return loop
