@@ -473,3 +473,25 @@ def test_asyncio_streams_on_the_loop(dropin: Any, certs: Certs) -> None:
         return data
 
     assert dropin(main()) == b"\ndlrow olleh"
+
+
+def test_cancelled_connect_frees_everything(aio: ModuleType, loop: Any, certs: Certs,
+                                            silent_server: tuple[str, int]) -> None:
+    """A connect cancelled mid-handshake leaves no cycle: refcounting frees the context."""
+    import gc
+    import weakref
+
+    async def main(ctx: ssl.SSLContext) -> None:
+        with pytest.raises(TimeoutError):
+            await aio.wait_for(loop.create_connection(
+                asyncio.Protocol, *silent_server, ssl=ctx, server_hostname="localhost"), 0.05)
+
+    ctx = certs.client_context()
+    run(loop, main(ctx))
+    ref = weakref.ref(ctx)
+    del ctx
+    gc.disable()  # only reference counting may free it
+    try:
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -179,3 +179,9 @@ class _SSLProtocolTransport(asyncio.Transport):
         self._closed = True
         if self._ssl_protocol is not None:
             self._ssl_protocol._abort(exc)
+
+    def _test__append_write_backlog(self, data: bytes) -> None:
+        # CPython's test_asyncio.test_ssl fills the backlog through this hook.
+        proto = self._ssl_protocol
+        proto._write_backlog.append(data)
+        proto._write_buffer_size += len(data)
