@@ -32,6 +32,7 @@ import time
 import warnings
 import weakref
 from asyncio import AbstractEventLoop
+from asyncio import coroutines as _aio_coroutines
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -113,9 +114,9 @@ class BaseEventLoop(AbstractEventLoop):
         self._fds: dict[int, _FdEntry] = {}
         self._wakeup_r, self._wakeup_w = self._make_wakeup_fds()
         self._poller.register(self._wakeup_r, self._poller.IN)
-        self.set_debug(sys.flags.dev_mode or (
-            not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
-        ))
+        # asyncio's own switch (-X dev, PYTHONASYNCIODEBUG), asked at each loop
+        # creation as asyncio's loop does, so whoever overrides it is obeyed.
+        self.set_debug(_aio_coroutines._is_debug_mode())  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return (
