@@ -169,7 +169,12 @@ class Recorder(unittest.TestResult):
         self._set("xpass", "unexpected success: CPython expects this test to fail")
 
     def stopTest(self, test: unittest.TestCase) -> None:
-        outcome, detail = self._outcome or ("error", "no outcome reported")
+        if self._outcome is None:
+            # unittest reports nothing when KeyboardInterrupt/SystemExit
+            # escapes a test: main() records it with the traceback.
+            super().stopTest(test)
+            return
+        outcome, detail = self._outcome
         emit(event="result", id=_short_id(test), outcome=outcome, detail=detail,
              loops=sorted(_loops_seen))
         _current["id"] = None
