@@ -415,11 +415,13 @@ def test_unclosed_transport_warns(loop: Any) -> None:
 # -- tidal's exit watching ------------------------------------------------------------
 
 
-@pytest.fixture(params=["pidfd", "thread"])
+@pytest.fixture(params=["pidfd", "thread", "thread-waitpid"])
 def watcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """tidal with each way of noticing exits."""
-    if request.param == "thread":
+    if request.param.startswith("thread"):
         monkeypatch.setattr(tidal_subprocess, "_pidfd_works", False)
+        if request.param == "thread-waitpid":
+            monkeypatch.setattr(tidal_subprocess, "_CAN_WAIT_WITHOUT_REAPING", False)
     elif not tidal_subprocess._can_use_pidfd():
         pytest.skip("no pidfd here")
     return str(request.param)
@@ -506,3 +508,57 @@ def test_tidal_send_signal_never_hits_a_reaped_pid(monkeypatch: pytest.MonkeyPat
     finally:
         loop.close()
     assert killed == []
+
+
+def test_tidal_popen_reaping_first_keeps_the_status(watcher: str) -> None:
+    # asyncio reports 255 here (its watcher finds the status gone); tidal
+    # takes it from Popen, which has it.
+    if watcher == "thread-waitpid":
+        pytest.skip("a thread blocked in waitpid() reaps first: Popen reads ECHILD")
+    loop = tidal.new_event_loop()
+
+    async def main() -> tuple[Any, Any]:
+        tr, proto = await loop.subprocess_exec(
+            lambda: Recorder(loop), "sleep", "30", stdin=None, stdout=None, stderr=None
+        )
+        proc = tr.get_extra_info("subprocess")
+        proc.kill()
+        proc.wait()
+        tr.close()  # Popen knows it exited: no second kill
+        await proto.done
+        return tr.get_returncode(), proc.returncode
+
+    try:
+        assert loop.run_until_complete(main()) == (-9, -9)
+    finally:
+        loop.close()
+
+
+def test_tidal_failed_pipe_connection_does_not_hang() -> None:
+    # asyncio hangs in this case: its transport waits for a pipe that was
+    # never connected, with the protocol's events held back forever.
+    loop = tidal.new_event_loop()
+    real = loop.connect_read_pipe
+
+    async def failing_connect(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)
+        raise ZeroDivisionError
+
+    loop.connect_read_pipe = failing_connect  # type: ignore[method-assign]
+    protos: list[Recorder] = []
+
+    def factory() -> Recorder:
+        protos.append(Recorder(loop))
+        return protos[-1]
+
+    async def main() -> None:
+        with pytest.raises(ZeroDivisionError):
+            await asyncio.wait_for(loop.subprocess_exec(factory, "sleep", "30"), 5)
+
+    try:
+        loop.run_until_complete(main())
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert protos[0].events == []  # the protocol was never connected
+        assert not loop._child_pidfds
+    finally:
+        loop.close()

@@ -31,6 +31,8 @@ logger = logging.getLogger("asyncio")
 # 3.11 routes the exit through one more call_soon() than 3.12+.
 _EXTRA_HOP = sys.version_info < (3, 12)
 _pidfd_works: bool | None = None
+# A waiting thread can then leave the reaping to the loop's thread.
+_CAN_WAIT_WITHOUT_REAPING = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
 
 
 def _can_use_pidfd() -> bool:
@@ -55,11 +57,16 @@ def _exit_code(status: int) -> int:
         return status
 
 
-def _collect(pid: int) -> int | None:
-    """Reap *pid* if it has exited: its return code, else None."""
+def _collect(transp: _UnixSubprocessTransport) -> int | None:
+    """Reap the transport's child if it has exited: its return code, else None."""
+    pid = transp._pid
+    assert pid is not None
     try:
         wpid, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
+        proc = transp._proc
+        if proc is not None and proc.returncode is not None:
+            return proc.returncode  # Popen reaped it (poll(), wait(), kill())
         logger.warning(
             "child process pid %d exit status already read:  will report returncode 255", pid
         )
@@ -218,11 +225,8 @@ class SubprocessMixin(BaseEventLoop):
             try:
                 pidfd = os.pidfd_open(pid)
             except ProcessLookupError:
-                # Someone else reaped it already (a waitpid(-1) elsewhere).
-                returncode = _collect(pid)
-                if returncode is not None:
-                    transp._reaped = True
-                    self._deliver_exit(transp, returncode)
+                # Reaped already (Popen, or a waitpid(-1) elsewhere).
+                if self._child_ready(transp):
                     return
             except OSError:
                 pass  # out of fds, say: a thread still works
@@ -237,21 +241,40 @@ class SubprocessMixin(BaseEventLoop):
         thread.start()
 
     def _pidfd_ready(self, pidfd: int, transp: _UnixSubprocessTransport) -> None:
-        assert transp._pid is not None
-        returncode = _collect(transp._pid)
-        if returncode is None:
+        if not self._child_ready(transp):
             return  # not actually exited yet: keep watching
         self._remove_io(pidfd, False)
         del self._child_pidfds[pidfd]
         os.close(pidfd)
-        transp._reaped = True
-        self._deliver_exit(transp, returncode)
 
-    def _deliver_exit(self, transp: _UnixSubprocessTransport, returncode: int) -> None:
-        if _EXTRA_HOP:
+    def _child_ready(self, transp: _UnixSubprocessTransport, from_thread: bool = False) -> bool:
+        # Reaping happens here, on the loop's thread, so it cannot race with
+        # Popen.poll() called from the loop (by close() or send_signal()).
+        returncode = _collect(transp)
+        if returncode is None:
+            return False
+        self._child_reaped(transp, returncode)
+        # asyncio's watchers deliver one turn later (two on 3.11); from a
+        # thread, call_soon_threadsafe() already took one.
+        if from_thread:
+            if _EXTRA_HOP:
+                self.call_soon(transp._process_exited, returncode)
+            else:
+                transp._process_exited(returncode)
+        elif _EXTRA_HOP:
             self.call_soon(self.call_soon, transp._process_exited, returncode)
         else:
             self.call_soon(transp._process_exited, returncode)
+        return True
+
+    @staticmethod
+    def _child_reaped(transp: _UnixSubprocessTransport, returncode: int) -> None:
+        # From now on its pid may be reused: the transport must not signal
+        # it, and Popen must not waitpid() it (it would read ECHILD as 0).
+        transp._reaped = True
+        proc = transp._proc
+        if proc is not None and proc.returncode is None:
+            proc.returncode = returncode
 
     def close(self) -> None:
         """Close the loop and the pidfds of children it was still watching."""
@@ -263,6 +286,14 @@ class SubprocessMixin(BaseEventLoop):
 
 
 def _wait_in_thread(loop: SubprocessMixin, transp: _UnixSubprocessTransport, pid: int) -> None:
+    if _CAN_WAIT_WITHOUT_REAPING:
+        # Wait for the exit but leave the reaping to the loop's thread.
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass  # reaped elsewhere: the loop thread reports it
+        _call_loop(loop, pid, loop._child_ready, transp, True)
+        return
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
@@ -270,17 +301,20 @@ def _wait_in_thread(loop: SubprocessMixin, transp: _UnixSubprocessTransport, pid
         logger.warning("Unknown child process pid %d, will report returncode 255", pid)
     else:
         returncode = _exit_code(status)
-        if loop.get_debug():
-            logger.debug("process %s exited with returncode %s", pid, returncode)
-    transp._reaped = True
+    loop._child_reaped(transp, returncode)
+    if _EXTRA_HOP:
+        _call_loop(loop, pid, loop.call_soon, transp._process_exited, returncode)
+    else:
+        _call_loop(loop, pid, transp._process_exited, returncode)
+
+
+def _call_loop(loop: SubprocessMixin, pid: int, callback: Callable[..., object],
+               *args: Any) -> None:
     if loop.is_closed():
         logger.warning("Loop %r that handles pid %r is closed", loop, pid)
         return
     try:
-        if _EXTRA_HOP:
-            loop.call_soon_threadsafe(loop.call_soon, transp._process_exited, returncode)
-        else:
-            loop.call_soon_threadsafe(transp._process_exited, returncode)
+        loop.call_soon_threadsafe(callback, *args)
     except RuntimeError:
         # The loop closed between the check and the call.
         logger.warning("Loop %r that handles pid %r is closed", loop, pid)

@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
+import sys
 import warnings
 from asyncio import BaseProtocol, Protocol, SubprocessProtocol, SubprocessTransport
 from collections.abc import Callable
+from signal import SIGKILL, SIGTERM
 from typing import TYPE_CHECKING, Any
-
-from tidal._io.pipe_transports import _UnixReadPipeTransport, _UnixWritePipeTransport
 
 if TYPE_CHECKING:
     from tidal._core.loop import BaseEventLoop
 
 logger = logging.getLogger("asyncio")
 
-_CAN_PEEK_EXIT = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")
+# 3.13 signals the pid itself; 3.11/3.12 go through Popen, which polls first.
+_PY313 = sys.version_info >= (3, 13)
+# 3.12+ also ignores PermissionError (a setuid child) when close() kills.
+_KILL_ERRORS: tuple[type[OSError], ...] = (
+    (ProcessLookupError, PermissionError) if sys.version_info >= (3, 12)
+    else (ProcessLookupError,)
+)
 
 
 class WriteSubprocessPipeProto(BaseProtocol):
@@ -138,51 +143,74 @@ class _UnixSubprocessTransport(SubprocessTransport):
         if loop._debug:
             program = args if isinstance(args, (bytes, str)) else args[0]
             logger.debug("process %r created: pid %s", program, self._pid)
-        self._connect_pipes(waiter)
+        loop.create_task(self._connect_pipes(waiter))
 
-    def _connect_pipes(self, waiter: Any) -> None:
-        # asyncio connects the pipes one after the other in a task; creating
-        # the pipe transports at once gives the same callbacks in fewer turns:
-        # the pipe protocols' connection_made, then the user's, then the waiter.
+    async def _connect_pipes(self, waiter: Any) -> None:
+        # Through the loop's public connect_*_pipe(), one pipe after the
+        # other, as asyncio does: a loop that overrides them sees the calls,
+        # and the callbacks come in the same turns.
         proc = self._proc
-        loop = self._loop
         assert proc is not None
+        attempted: dict[int, WriteSubprocessPipeProto] = {}
         try:
-            for fd, pipe in ((0, proc.stdin), (1, proc.stdout), (2, proc.stderr)):
-                if pipe is None:
-                    continue
-                if fd == 0:
-                    proto: WriteSubprocessPipeProto = WriteSubprocessPipeProto(self, 0)
-                    proto.pipe = _UnixWritePipeTransport(loop, pipe, proto)
-                else:
-                    proto = ReadSubprocessPipeProto(self, fd)
-                    proto.pipe = _UnixReadPipeTransport(loop, pipe, proto)
-                self._pipes[fd] = proto
+            if proc.stdin is not None:
+                await self._connect_pipe(0, proc.stdin, attempted)
+            if proc.stdout is not None:
+                await self._connect_pipe(1, proc.stdout, attempted)
+            if proc.stderr is not None:
+                await self._connect_pipe(2, proc.stderr, attempted)
+            assert self._pending_calls is not None
+            loop = self._loop
+            loop.call_soon(self._protocol.connection_made, self)
+            for callback, data in self._pending_calls:
+                loop.call_soon(callback, *data)
+            self._pending_calls = None
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            # A pipe we could not wrap will never report its close: forget it
-            # (closing its file) so that _wait() can still finish.
-            for fd, pipe in ((0, proc.stdin), (1, proc.stdout), (2, proc.stderr)):
-                if fd in self._pipes and self._pipes[fd] is None:
-                    del self._pipes[fd]
-                    if pipe is not None:
-                        pipe.close()
+            self._abandon_protocol(proc, attempted)
             if waiter is not None and not waiter.cancelled():
                 waiter.set_exception(exc)
-            return
-        loop.call_soon(self._protocol.connection_made, self)
-        loop.call_soon(self._flush_pending_calls, waiter)
+        else:
+            if waiter is not None and not waiter.cancelled():
+                waiter.set_result(None)
 
-    def _flush_pending_calls(self, waiter: Any) -> None:
-        pending = self._pending_calls
-        assert pending is not None
+    async def _connect_pipe(
+        self, fd: int, file: Any, attempted: dict[int, WriteSubprocessPipeProto]
+    ) -> None:
+        proto = WriteSubprocessPipeProto(self, fd) if fd == 0 else ReadSubprocessPipeProto(self, fd)
+        attempted[fd] = proto
+        if fd == 0:
+            await self._loop.connect_write_pipe(lambda: proto, file)
+        else:
+            await self._loop.connect_read_pipe(lambda: proto, file)
+        self._pipes[fd] = proto
+
+    def _abandon_protocol(
+        self, proc: subprocess.Popen[bytes], attempted: dict[int, WriteSubprocessPipeProto]
+    ) -> None:
+        # Connecting failed: the caller closes us and awaits _wait(), which
+        # needs every pipe to report its close.  A pipe with a transport is
+        # kept (close() closes it); one without is forgotten, its file closed.
+        for fd, file in ((0, proc.stdin), (1, proc.stdout), (2, proc.stderr)):
+            if fd not in self._pipes or self._pipes[fd] is not None:
+                continue
+            proto = attempted.get(fd)
+            if proto is not None and proto.pipe is not None:
+                self._pipes[fd] = proto
+            else:
+                del self._pipes[fd]
+                if file is not None:
+                    file.close()
+        # The user's protocol never saw connection_made(): it gets nothing
+        # more.  A blank protocol takes the events, so that the transport
+        # still finishes and _wait() returns.
+        pending = self._pending_calls or []
         self._pending_calls = None
-        call_soon = self._loop.call_soon
+        self._protocol = SubprocessProtocol()
         for callback, data in pending:
-            call_soon(callback, *data)
-        if waiter is not None and not waiter.cancelled():
-            waiter.set_result(None)
+            if callback == self._call_connection_lost:
+                self._loop.call_soon(callback, *data)
 
     def __repr__(self) -> str:
         info = [self.__class__.__name__]
@@ -231,27 +259,17 @@ class _UnixSubprocessTransport(SubprocessTransport):
             if proto is None:
                 continue
             proto.pipe.close()
-        if self._proc is not None and self._returncode is None and not self._child_exited():
+        proc = self._proc
+        # Popen.poll() may reap the child before the loop's exit watcher
+        # does: the watcher then takes the status from Popen.
+        if proc is not None and self._returncode is None and proc.poll() is None:
             if self._loop._debug:
                 logger.warning("Close running child process: kill %r", self)
             try:
-                os.kill(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+                proc.kill()
+            except _KILL_ERRORS:
                 pass  # already gone, or setuid
             # _proc stays: the exit is still to be reported.
-
-    def _child_exited(self) -> bool:
-        # Look without reaping: the loop's exit watcher must get the status.
-        if self._reaped:
-            return True
-        if not _CAN_PEEK_EXIT:
-            return False
-        assert self._pid is not None
-        try:
-            info = os.waitid(os.P_PID, self._pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return True
-        return info is not None and info.si_pid != 0
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if not self._closed:
@@ -281,6 +299,9 @@ class _UnixSubprocessTransport(SubprocessTransport):
     def send_signal(self, signal: int) -> None:
         """Send *signal* to the child; nothing happens once it has exited."""
         proc = self._check_proc()
+        if not _PY313:
+            proc.send_signal(signal)
+            return
         if self._reaped:
             return  # its pid may already belong to another process
         try:
@@ -290,11 +311,17 @@ class _UnixSubprocessTransport(SubprocessTransport):
 
     def terminate(self) -> None:
         """Send SIGTERM to the child."""
-        self.send_signal(signal.SIGTERM)
+        if _PY313:
+            self.send_signal(SIGTERM)
+        else:
+            self._check_proc().terminate()
 
     def kill(self) -> None:
         """Send SIGKILL to the child."""
-        self.send_signal(signal.SIGKILL)
+        if _PY313:
+            self.send_signal(SIGKILL)
+        else:
+            self._check_proc().kill()
 
     # -- events from the pipes and the exit watcher ------------------------------
 
