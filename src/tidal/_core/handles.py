@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import sys
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +40,12 @@ class Handle:
         self._cancelled: bool = False
         self._repr: str | None = None
         # tidal's loop exposes the flag directly; anything else is asked.
-        debug = loop._debug if hasattr(loop, "_tidal_ready") else loop.get_debug()
+        # A tidal loop (its ready queue is a real deque; a Mock loop has every
+        # attribute) exposes the flag directly; anything else is asked.
+        if type(getattr(loop, "_tidal_ready", None)) is deque:
+            debug = loop._debug
+        else:
+            debug = loop.get_debug()
         self._source_traceback: Any = extract_stack(sys._getframe(1)) if debug else None
 
     def _repr_info(self) -> list[str]:
