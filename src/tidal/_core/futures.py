@@ -55,7 +55,7 @@ class Future:
     __slots__ = (
         "_loop", "_ready", "_state", "_result", "_exception", "_exception_tb",
         "_callbacks", "_asyncio_future_blocking", "_log_tb",
-        "_cancel_message", "_cancelled_exc", "_source_traceback", "_tb_guard", "__weakref__",
+        "_cancel_message", "_cancelled_exc", "_source_traceback", "__weakref__",
     )
 
     #: Whether set_exception() must attach an _UnretrievedGuard (Task has __del__).
@@ -74,11 +74,13 @@ class Future:
         self._state: str = _PENDING
         self._result: Any = None
         self._exception: BaseException | None = None
-        # _exception_tb and _tb_guard are only read after set_exception()
-        # stores them, so they are not initialised here (one store less each).
+        # _exception_tb is only read after set_exception() stores it, so it is
+        # not initialised here (one store less per future).
         self._callbacks: list[Any] | None = None
         self._asyncio_future_blocking: bool = False
-        self._log_tb: bool = False
+        # False, True, or (plain futures) the _UnretrievedGuard that reports an
+        # exception nobody read: clearing the flag drops the guard with it.
+        self._log_tb: Any = False
         self._cancel_message: Any = None
         self._cancelled_exc: BaseException | None = None
         if loop._debug if ready is not None else loop.get_debug():
@@ -162,7 +164,7 @@ class Future:
     @property
     def _log_traceback(self) -> bool:
         # asyncio's spelling of the flag; code outside tidal may only clear it.
-        return self._log_tb
+        return bool(self._log_tb)
 
     @_log_traceback.setter
     def _log_traceback(self, value: bool) -> None:
@@ -198,7 +200,6 @@ class Future:
             self._log_tb = False
             exc = self._exception
             if exc is not None:
-                self._tb_guard = None
                 raise exc.with_traceback(self._exception_tb)
             return self._result
         if state is _CANCELLED:
@@ -216,7 +217,6 @@ class Future:
         if state is not _FINISHED:
             raise InvalidStateError("Exception is not set.")
         self._log_tb = False
-        self._tb_guard = None
         return self._exception
 
     def add_done_callback(
@@ -292,9 +292,7 @@ class Future:
         self._state = _FINISHED
         if self._callbacks:
             self._schedule_callbacks()
-        self._log_tb = True
-        if self._needs_guard:
-            self._tb_guard = _UnretrievedGuard(self)
+        self._log_tb = _UnretrievedGuard(self) if self._needs_guard else True
 
     def __await__(self) -> Generator[Any, None, Any]:
         if self._state is _PENDING:
@@ -313,7 +311,8 @@ class _UnretrievedGuard:
 
     A ``__del__`` on Future itself would cost every future a finalizer call
     (~95 ns) although only futures holding an exception need one.  Instead
-    ``set_exception()`` attaches this guard; reading the exception drops it.
+    ``set_exception()`` stores this guard as the future's "log the
+    traceback" flag; reading the exception (or clearing the flag) drops it.
     The guard and the future reference each other, so an abandoned pair is
     reclaimed by the cyclic collector, which runs this finalizer first (PEP
     442): the report comes at the next collection rather than at once.  Tasks
@@ -327,7 +326,7 @@ class _UnretrievedGuard:
 
     def __del__(self) -> None:
         fut = self.future
-        if fut._log_tb and fut._tb_guard is self:
+        if fut._log_tb is self:
             fut._report_unretrieved()
 
 

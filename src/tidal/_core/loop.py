@@ -38,7 +38,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tidal._core import _aio
-from tidal._core.errors import asyncio_logger
+from tidal._core.bridge import shutdown_executor, wrap_future
+from tidal._core.errors import asyncio_logger, call_handler, log_context
 from tidal._core.futures import Future
 from tidal._core.handles import Handle, TimerHandle
 from tidal._core.poller import Poller, fileobj_to_fd
@@ -551,14 +552,10 @@ class BaseEventLoop(AbstractEventLoop):
 
     def default_exception_handler(self, context: dict[str, Any]) -> None:
         """Log *context* to the 'asyncio' logger, as asyncio does."""
-        from tidal._core.errors import log_context
-
         log_context(self, context)
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         """Pass *context* to the exception handler; never raises (but exits)."""
-        from tidal._core.errors import call_handler
-
         call_handler(self, context)
 
     # -- debug ----------------------------------------------------------------
@@ -653,8 +650,6 @@ class BaseEventLoop(AbstractEventLoop):
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
                 self._default_executor = executor
-        from tidal._core.bridge import wrap_future
-
         return wrap_future(executor.submit(func, *args), loop=self)
 
     def set_default_executor(self, executor: Any) -> None:
@@ -665,8 +660,6 @@ class BaseEventLoop(AbstractEventLoop):
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         """Shut the default executor down, waiting for its threads (up to *timeout*)."""
-        from tidal._core.bridge import shutdown_executor
-
         await shutdown_executor(self, timeout)
 
     # -- sockets needed by the core --------------------------------------------
