@@ -288,3 +288,21 @@ def test_woken_waiter_wakes_those_queued_behind_it(aio: ModuleType, loop: Any) -
         assert trace == ["a", "tick0", "n1", "n2", "tick1", "tick2", "tick3"]
     else:
         assert trace == ["a", "tick0", "n1", "tick1", "n2", "tick2", "tick3"]
+
+
+def test_async_with_exit_checks_like_release(aio: ModuleType, loop: Any) -> None:
+    bounded, lock = aio.BoundedSemaphore(1), aio.Lock()
+
+    async def over_release() -> None:
+        async with bounded:
+            bounded.release()
+
+    async def double_release() -> None:
+        async with lock:
+            lock.release()
+
+    with pytest.raises(ValueError, match=r"^BoundedSemaphore released too many times$"):
+        loop.run_until_complete(over_release())
+    with pytest.raises(RuntimeError, match=r"^Lock is not acquired\.$"):
+        loop.run_until_complete(double_release())
+    assert _bracket(bounded) == "unlocked, value:1"

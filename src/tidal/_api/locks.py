@@ -6,8 +6,8 @@ the same reprs and error messages.  A blocked task awaits a future of the
 bound loop; a primitive that does not have to block touches no future at all.
 
 ``async with`` on a Lock or Semaphore takes the uncontended path inline
-unless a subclass overrides ``acquire`` (or ``locked``), in which case the
-override is called exactly as asyncio would call it.
+unless a subclass overrides ``acquire``, ``release`` (or ``locked``), in
+which case the override is called exactly as asyncio would call it.
 """
 
 from __future__ import annotations
@@ -45,12 +45,15 @@ class Lock(LoopBound):
 
     __slots__ = ("_waiters", "_locked")
 
-    #: False in subclasses that override acquire(): ``async with`` calls it then.
+    #: False in subclasses that override acquire() (release()): ``async
+    #: with`` then calls the override, as asyncio's does.
     _inline_acquire: ClassVar[bool] = True
+    _inline_release: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._inline_acquire = not _overrides(cls, Lock, ("acquire",))
+        cls._inline_release = not _overrides(cls, Lock, ("release",))
 
     def __init__(self) -> None:
         LoopBound.__init__(self)
@@ -75,7 +78,11 @@ class Lock(LoopBound):
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._inline_release and self._locked and not self._waiters:
+            self._locked = False
+            return None
         self.release()
+        return None
 
     def locked(self) -> bool:
         """True if the lock is held."""
@@ -332,12 +339,15 @@ class Semaphore(LoopBound):
 
     __slots__ = ("_waiters", "_value")
 
-    #: False in subclasses that override acquire() or locked().
+    #: False in subclasses that override acquire() or locked() (release(),
+    #: as BoundedSemaphore does): ``async with`` then calls them.
     _inline_acquire: ClassVar[bool] = True
+    _inline_release: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._inline_acquire = not _overrides(cls, Semaphore, ("acquire", "locked"))
+        cls._inline_release = not _overrides(cls, Semaphore, ("release",))
 
     def __init__(self, value: int = 1) -> None:
         if value < 0:
@@ -364,7 +374,11 @@ class Semaphore(LoopBound):
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._inline_release and not self._waiters:
+            self._value += 1
+            return None
         self.release()
+        return None
 
     def locked(self) -> bool:
         """True if ``acquire()`` would block (no slot, or earlier waiters)."""
