@@ -509,3 +509,21 @@ def test_unclosed_transport_warns(loop: Any, fds_checked: None) -> None:
     loop.run_until_complete(main())
     with pytest.warns(ResourceWarning, match="unclosed transport <_UnixReadPipeTransport"):
         gc.collect()
+
+
+def test_repr_after_loop_close(aio: Any, fds_checked: None) -> None:
+    loop = aio.new_event_loop()
+
+    async def main() -> tuple[Any, Any]:
+        r, w = os.pipe()
+        rtr, _ = await loop.connect_read_pipe(lambda: Recorder(loop), open(r, "rb", 0))
+        wtr, _ = await loop.connect_write_pipe(lambda: Recorder(loop), open(w, "wb", 0))
+        return rtr, wtr
+
+    rtr, wtr = loop.run_until_complete(main())
+    loop.close()
+    assert _shape(repr(rtr)) == "<_UnixReadPipeTransport fd=N open>"
+    assert _shape(repr(wtr)) == "<_UnixWritePipeTransport fd=N open>"
+    for tr in (rtr, wtr):
+        tr.get_extra_info("pipe").close()
+        tr._pipe = None

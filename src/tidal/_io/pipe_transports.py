@@ -36,10 +36,13 @@ def _set_result_unless_cancelled(fut: Any, result: object) -> None:
         fut.set_result(result)
 
 
-def _is_polled(loop: BaseEventLoop | None, fd: int, writer: bool) -> bool:
-    # The repr says "polling" or "idle" as asyncio's does from its selector.
-    if loop is None:
-        return False
+def _has_poller(loop: BaseEventLoop | None) -> bool:
+    # asyncio's reprs say "polling"/"idle" while the loop has its selector,
+    # which close() drops; after that they say "open".
+    return loop is not None and not loop._closed
+
+
+def _is_polled(loop: BaseEventLoop, fd: int, writer: bool) -> bool:
     entry = loop._fds.get(fd)
     if entry is None:
         return False
@@ -108,7 +111,8 @@ class _UnixReadPipeTransport(ReadTransport):
         elif self._closing:
             info.append("closing")
         info.append(f"fd={self._fileno}")
-        if self._pipe is not None and self._loop is not None and self._fileno is not None:
+        if self._pipe is not None and _has_poller(self._loop):
+            assert self._loop is not None and self._fileno is not None
             info.append("polling" if _is_polled(self._loop, self._fileno, False) else "idle")
         elif self._pipe is not None:
             info.append("open")
@@ -270,7 +274,8 @@ class _UnixWritePipeTransport(WriteTransport):
         elif self._closing:
             info.append("closing")
         info.append(f"fd={self._fileno}")
-        if self._pipe is not None and self._loop is not None and self._fileno is not None:
+        if self._pipe is not None and _has_poller(self._loop):
+            assert self._loop is not None and self._fileno is not None
             info.append("polling" if _is_polled(self._loop, self._fileno, True) else "idle")
             info.append(f"bufsize={len(self._buffer)}")
         elif self._pipe is not None:
