@@ -101,7 +101,10 @@ class Task(Future, Generic[_T]):
             self._eager_start()
             return
         ready = self._ready
-        if ready is not None and not loop._debug:
+        # Queue the task itself, unless debug mode or a call_soon() set on
+        # the loop instance (asyncio schedules the first step with it) asks
+        # for the Handle path.
+        if ready is not None and not loop._debug and "call_soon" not in loop.__dict__:
             if loop._closed:
                 raise RuntimeError("Event loop is closed")
             ready.append(self)
