@@ -23,6 +23,14 @@ def check_ssl_socket(sock: Any) -> None:
         raise TypeError("Socket cannot be of type SSLSocket")
 
 
+def check_ssl_timeouts(ssl: Any, handshake_timeout: Any, shutdown_timeout: Any) -> None:
+    """The TLS timeouts make sense only with *ssl*: asyncio's errors otherwise."""
+    if handshake_timeout is not None and not ssl:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if shutdown_timeout is not None and not ssl:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+
+
 def check_nonblocking(loop: Any, sock: Any) -> None:
     """In debug mode, refuse a blocking socket, as asyncio does."""
     if loop._debug and sock.gettimeout() != 0:

@@ -19,6 +19,7 @@ from typing import Any
 from tidal._io.addr import (
     HAS_IPV6,
     check_ssl_socket,
+    check_ssl_timeouts,
     ensure_resolved,
     interleave_addrinfos,
     set_reuseport,
@@ -99,10 +100,7 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
             if not host:
                 raise ValueError("You must set server_hostname when using ssl without a host")
             server_hostname = host
-        if ssl_handshake_timeout is not None and not ssl:
-            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-        if ssl_shutdown_timeout is not None and not ssl:
-            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             check_ssl_socket(sock)
         if happy_eyeballs_delay is not None and interleave is None:
@@ -298,10 +296,7 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
         """Wrap an already accepted connection in a transport; ``(transport, protocol)``."""
         if sock.type != socket.SOCK_STREAM:
             raise ValueError(f"A Stream Socket was expected, got {sock!r}")
-        if ssl_handshake_timeout is not None and not ssl:
-            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-        if ssl_shutdown_timeout is not None and not ssl:
-            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if sock is not None:
             check_ssl_socket(sock)
         transport, protocol = await self._create_connection_transport(

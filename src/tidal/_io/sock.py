@@ -248,6 +248,17 @@ class _SendFile(_SockOp):
         return _AGAIN
 
 
+async def _wait(op: _SockOp, writer: bool) -> Any:
+    # Park until the operation completes; leave no registration behind if
+    # the task is cancelled meanwhile.
+    fut = op.park(writer)
+    try:
+        return await fut
+    finally:
+        op.release()
+        fut = None  # no cycle through the future's traceback
+
+
 class SocketMixin(BaseEventLoop):
     """Low-level socket operations on the loop: sock_recv, sock_sendall, sock_connect, DNS."""
 
@@ -259,12 +270,7 @@ class SocketMixin(BaseEventLoop):
             return sock.recv(n)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        op = _Recv(self, sock, n)
-        fut = op.park(False)
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            op.release()
+        return await _wait(_Recv(self, sock, n), False)  # type: ignore[no-any-return]
 
     async def sock_recv_into(self, sock: Any, buf: Any) -> int:
         """Receive into the writable buffer *buf*; return the byte count."""
@@ -274,12 +280,7 @@ class SocketMixin(BaseEventLoop):
             return sock.recv_into(buf)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        op = _RecvInto(self, sock, buf)
-        fut = op.park(False)
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            op.release()
+        return await _wait(_RecvInto(self, sock, buf), False)  # type: ignore[no-any-return]
 
     async def sock_recvfrom(self, sock: Any, bufsize: int) -> tuple[bytes, Any]:
         """Receive a datagram: ``(data, address)``."""
@@ -289,12 +290,7 @@ class SocketMixin(BaseEventLoop):
             return sock.recvfrom(bufsize)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        op = _RecvFrom(self, sock, bufsize)
-        fut = op.park(False)
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            op.release()
+        return await _wait(_RecvFrom(self, sock, bufsize), False)  # type: ignore[no-any-return]
 
     async def sock_recvfrom_into(self, sock: Any, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
         """Receive a datagram into *buf*: ``(nbytes, address)``."""
@@ -306,12 +302,7 @@ class SocketMixin(BaseEventLoop):
             return sock.recvfrom_into(buf, nbytes)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        op = _RecvFromInto(self, sock, buf, nbytes)
-        fut = op.park(False)
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            op.release()
+        return await _wait(_RecvFromInto(self, sock, buf, nbytes), False)  # type: ignore[no-any-return]
 
     async def sock_sendall(self, sock: Any, data: Any) -> None:
         """Send all of *data*; return None once the kernel has taken it all."""
@@ -323,12 +314,7 @@ class SocketMixin(BaseEventLoop):
             n = 0
         if n == len(data):
             return
-        op = _SendAll(self, sock, data, n)
-        fut = op.park(True)
-        try:
-            await fut
-        finally:
-            op.release()
+        await _wait(_SendAll(self, sock, data, n), True)
 
     async def sock_sendto(self, sock: Any, data: Any, address: Any) -> int:
         """Send a datagram to *address*; return the number of bytes sent."""
@@ -338,12 +324,7 @@ class SocketMixin(BaseEventLoop):
             return sock.sendto(data, address)  # type: ignore[no-any-return]
         except (BlockingIOError, InterruptedError):
             pass
-        op = _SendTo(self, sock, data, address)
-        fut = op.park(True)
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            op.release()
+        return await _wait(_SendTo(self, sock, data, address), True)  # type: ignore[no-any-return]
 
     async def sock_connect(self, sock: Any, address: Any) -> None:
         """Connect *sock* to *address* (resolving host names for IP sockets)."""
@@ -363,13 +344,7 @@ class SocketMixin(BaseEventLoop):
             # The connection goes on in the background (EINTR included):
             # writability says when it is done, SO_ERROR how it went.
             pass
-        op = _Connect(self, sock, address)
-        fut = op.park(True)
-        try:
-            await fut
-        finally:
-            op.release()
-            fut = None  # break the traceback cycle through the future
+        await _wait(_Connect(self, sock, address), True)
 
     async def sock_accept(self, sock: Any) -> tuple[socket.socket, Any]:
         """Accept a connection: ``(conn, address)``, *conn* non-blocking."""
@@ -381,12 +356,7 @@ class SocketMixin(BaseEventLoop):
             return conn, address
         except (BlockingIOError, InterruptedError):
             pass
-        op = _Accept(self, sock)
-        fut = op.park(False)
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            op.release()
+        return await _wait(_Accept(self, sock), False)  # type: ignore[no-any-return]
 
     # -- sendfile ---------------------------------------------------------------
 
@@ -426,11 +396,7 @@ class SocketMixin(BaseEventLoop):
             result = _AGAIN
         if result is not _AGAIN:
             return result  # type: ignore[no-any-return]
-        fut = op.park(True)
-        try:
-            return await fut  # type: ignore[no-any-return]
-        finally:
-            op.release()
+        return await _wait(op, True)  # type: ignore[no-any-return]
 
     async def _sock_sendfile_fallback(self, sock: Any, file: Any, offset: int,
                                       count: int | None) -> int:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tidal._io.addr import check_ssl_timeouts
 from tidal._io.netbase import NetBase, logger
 
 _CLEANUP_ON_CLOSE = sys.version_info >= (3, 13)
@@ -84,10 +85,7 @@ class UnixMixin(NetBase):
         """Listen on the Unix socket at *path* (or on *sock*); return a Server."""
         if isinstance(ssl, bool):
             raise TypeError("ssl argument must be an SSLContext or None")
-        if ssl_handshake_timeout is not None and not ssl:
-            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-        if ssl_shutdown_timeout is not None and not ssl:
-            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+        check_ssl_timeouts(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if path is not None:
             if sock is not None:
                 raise ValueError("path and sock can not be specified at the same time")
