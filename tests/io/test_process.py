@@ -305,3 +305,21 @@ def test_asyncio_subprocess_api_on_tidal_loop(
         return out, proc.returncode, await shell.wait()
 
     assert dropin(main()) == (b"drop-in\n", 0, 9)
+
+
+def test_communicate_without_input_and_stdin_pipe(aio: ModuleType, loop: Any) -> None:
+    # 3.12.1+ closes stdin even without input, so cat ends; 3.11 leaves it open.
+    closes_stdin = sys.version_info >= (3, 12, 1)
+
+    async def main() -> Any:
+        proc = await aio.create_subprocess_exec("cat", stdin=PIPE, stdout=PIPE)
+        try:
+            return await asyncio.wait_for(proc.communicate(), 0.5 if closes_stdin else 0.05)
+        except TimeoutError:
+            assert not proc.stdin.is_closing()
+            proc.kill()
+            await proc.wait()
+            return "timeout"
+
+    expected = (b"", None) if closes_stdin else "timeout"
+    assert loop.run_until_complete(main()) == expected

@@ -27,9 +27,9 @@ PIPE = subprocess.PIPE
 STDOUT = subprocess.STDOUT
 DEVNULL = subprocess.DEVNULL
 
-# 3.13 closes stdin in communicate() even without input; 3.11/3.12 only feed
-# (and close) stdin when there is input.
-_PY313 = sys.version_info >= (3, 13)
+# From 3.12.1, communicate() closes stdin even without input; 3.11 only feeds
+# (and closes) stdin when there is input.
+_CLOSE_STDIN_WITHOUT_INPUT = sys.version_info >= (3, 12, 1)
 
 
 class SubprocessStreamProtocol(FlowControlMixin, SubprocessProtocol):
@@ -178,7 +178,7 @@ class Process:
         # None.write() on 3.11/3.12, as asyncio's does.
         stdin: Any = self.stdin
         try:
-            if input is not None or not _PY313:
+            if input is not None or not _CLOSE_STDIN_WITHOUT_INPUT:
                 stdin.write(input)
                 if debug:
                     logger.debug("%r communicate: feed stdin (%s bytes)", self, len(input or b""))
@@ -209,7 +209,7 @@ class Process:
 
         Returns ``(stdout_data, stderr_data)``; None for a stream not piped.
         """
-        feed = self.stdin is not None if _PY313 else input is not None
+        feed = self.stdin is not None if _CLOSE_STDIN_WITHOUT_INPUT else input is not None
         # Only the piped streams become tasks; the others are simply None.
         coros: list[Any] = []
         if feed:
