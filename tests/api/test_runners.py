@@ -281,3 +281,21 @@ def test_asyncio_run_with_tidal_loop_factory() -> None:
         return results, type(asyncio.get_running_loop())
 
     assert asyncio.run(main(), loop_factory=tidal.new_event_loop) == ([1, 2], tidal.EventLoop)
+
+
+def test_installed_policy_is_asked_for_the_loop(aio: ModuleType) -> None:
+    made: list[Any] = []
+
+    class Policy(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self) -> Any:
+            made.append(tidal.new_event_loop() if aio is tidal else super().new_event_loop())
+            return made[-1]
+
+    async def main() -> Any:
+        return asyncio.get_running_loop()
+
+    asyncio.set_event_loop_policy(Policy())
+    try:
+        assert aio.run(main()) is made[0]
+    finally:
+        asyncio.set_event_loop_policy(None)

@@ -1,8 +1,10 @@
 """``run`` and ``Runner``: own an event loop for the length of a program.
 
-As asyncio's, except that the default loop is a tidal loop.  Like asyncio
-with its default factory, that loop is also made the thread's current loop
-while the runner is open, so ``get_event_loop()`` finds it.  ``loop_factory``
+As asyncio's, except that the default loop is a tidal loop where asyncio's
+would be its stock loop (an event-loop policy installed on purpose is still
+asked, as asyncio asks it).  Like asyncio with its default factory, that
+loop is also made the thread's current loop while the runner is open, so
+``get_event_loop()`` finds it.  ``loop_factory``
 is accepted on every version (asyncio 3.11's ``run()`` lacks it).
 
 Ctrl-C while ``Runner.run()`` runs cancels the main task first; only a
@@ -12,6 +14,7 @@ KeyboardInterrupt at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import signal
@@ -148,7 +151,7 @@ class Runner:
         if self._state is _INITIALIZED:
             return
         if self._loop_factory is None:
-            self._loop = new_event_loop()
+            self._loop = _default_loop()
             if not self._set_event_loop:
                 # Only once: asyncio does the same (child watchers attach here).
                 set_event_loop(self._loop)
@@ -172,6 +175,16 @@ class Runner:
 
 def _nothing() -> None:
     pass
+
+
+def _default_loop() -> Any:
+    # asyncio asks the event-loop policy.  Where that would give asyncio's
+    # stock loop, tidal gives its own; a policy someone installed on purpose
+    # (tidal's, a test suite's...) is honoured, as asyncio honours it.
+    policy = asyncio.get_event_loop_policy()
+    if type(policy) is asyncio.DefaultEventLoopPolicy:
+        return new_event_loop()
+    return policy.new_event_loop()
 
 
 def run(
