@@ -147,3 +147,26 @@ def test_given_socket(aio: ModuleType, loop: Any) -> None:
         return sp.received[0][0]  # type: ignore[no-any-return]
 
     assert loop.run_until_complete(main()) == b"raw"
+
+
+def test_largest_datagrams_arrive_whole(loop: Any, tmp_path: Any) -> None:
+    async def main() -> tuple[int, int]:
+        st, sp = await loop.create_datagram_endpoint(
+            lambda: Dgram(loop), local_addr=("127.0.0.1", 0))
+        ct, _ = await loop.create_datagram_endpoint(
+            lambda: Dgram(loop), remote_addr=st.get_extra_info("sockname"))
+        ct.sendto(b"u" * 65507)  # the largest UDP/IPv4 payload
+        await sp.wait()
+        path = str(tmp_path / "big.sock")
+        ut, up = await loop.create_datagram_endpoint(
+            lambda: Dgram(loop), local_addr=path, family=socket.AF_UNIX)
+        uc, _ = await loop.create_datagram_endpoint(
+            lambda: Dgram(loop), remote_addr=path, family=socket.AF_UNIX)
+        uc.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        uc.sendto(b"x" * 150_000)  # Unix datagrams may exceed 64 KiB
+        await up.wait()
+        for t in (st, ct, ut, uc):
+            t.close()
+        return len(sp.received[0][0]), len(up.received[0][0])
+
+    assert loop.run_until_complete(main()) == (65507, 150_000)

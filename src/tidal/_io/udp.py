@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections import deque
 from typing import Any
@@ -14,6 +15,7 @@ from tidal._io.transport import (
     set_result_unless_cancelled,
 )
 
+_IP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 _SEND_EMPTY = sys.version_info >= (3, 13)  # 3.13 sends zero-length datagrams
 _HEADER_SIZE = 8 if sys.version_info >= (3, 13) else 0  # 3.13 counts a header per datagram
 
@@ -21,7 +23,7 @@ _HEADER_SIZE = 8 if sys.version_info >= (3, 13) else 0  # 3.13 counts a header p
 class _SelectorDatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
     """A datagram socket as a DatagramTransport (named as asyncio's, for identical reprs)."""
 
-    __slots__ = ("_address", "_buffer", "_buffer_size")
+    __slots__ = ("_address", "_buffer", "_buffer_size", "_recv_size")
 
     max_size = 256 * 1024
 
@@ -29,6 +31,10 @@ class _SelectorDatagramTransport(SocketTransportBase, asyncio.DatagramTransport)
                  waiter: Any = None, extra: dict[str, Any] | None = None) -> None:
         self._buffer: deque[tuple[bytes, Any]] = deque()
         self._buffer_size = 0
+        # A UDP datagram never exceeds 64 KiB, and a 256 KiB recvfrom() costs
+        # an mmap()/munmap() pair per datagram in glibc; other families (Unix
+        # datagrams can be larger) keep asyncio's size.
+        self._recv_size = 65536 if sock.family in _IP_FAMILIES else self.max_size
         super().__init__(loop, sock, protocol, extra)
         self._address = address
         loop.call_soon(protocol.connection_made, self, context=self._context)
@@ -50,7 +56,7 @@ class _SelectorDatagramTransport(SocketTransportBase, asyncio.DatagramTransport)
         if self._conn_lost:
             return
         try:
-            data, addr = self._sock.recvfrom(self.max_size)
+            data, addr = self._sock.recvfrom(self._recv_size)
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
