@@ -57,8 +57,12 @@ def _exit_code(status: int) -> int:
         return status
 
 
-def _collect(transp: _UnixSubprocessTransport) -> int | None:
-    """Reap the transport's child if it has exited: its return code, else None."""
+def _collect(transp: _UnixSubprocessTransport, threaded: bool) -> int | None:
+    """Reap the transport's child if it has exited: its return code, else None.
+
+    *threaded* picks the log messages of asyncio's ThreadedChildWatcher (its
+    watcher on 3.11, or without pidfds) over its PidfdChildWatcher's.
+    """
     pid = transp._pid
     assert pid is not None
     try:
@@ -67,13 +71,20 @@ def _collect(transp: _UnixSubprocessTransport) -> int | None:
         proc = transp._proc
         if proc is not None and proc.returncode is not None:
             return proc.returncode  # Popen reaped it (poll(), wait(), kill())
-        logger.warning(
-            "child process pid %d exit status already read:  will report returncode 255", pid
-        )
+        if threaded:
+            logger.warning("Unknown child process pid %d, will report returncode 255", pid)
+        else:
+            logger.warning(
+                "child process pid %d exit status already read:  will report returncode 255",
+                pid,
+            )
         return 255
     if wpid == 0:
         return None
-    return _exit_code(status)
+    returncode = _exit_code(status)
+    if threaded and transp._loop is not None and transp._loop._debug:
+        logger.debug("process %s exited with returncode %s", pid, returncode)
+    return returncode
 
 
 def _format_pipe(fd: Any) -> str:
@@ -226,7 +237,7 @@ class SubprocessMixin(BaseEventLoop):
                 pidfd = os.pidfd_open(pid)
             except ProcessLookupError:
                 # Reaped already (Popen, or a waitpid(-1) elsewhere).
-                if self._child_ready(transp):
+                if self._child_ready(transp, _EXTRA_HOP):
                     return
             except OSError:
                 pass  # out of fds, say: a thread still works
@@ -241,30 +252,21 @@ class SubprocessMixin(BaseEventLoop):
         thread.start()
 
     def _pidfd_ready(self, pidfd: int, transp: _UnixSubprocessTransport) -> None:
-        if not self._child_ready(transp):
+        # 3.11's asyncio watches with a thread: its messages, not the pidfd one's.
+        if not self._child_ready(transp, _EXTRA_HOP):
             return  # not actually exited yet: keep watching
         self._remove_io(pidfd, False)
         del self._child_pidfds[pidfd]
         os.close(pidfd)
 
-    def _child_ready(self, transp: _UnixSubprocessTransport, from_thread: bool = False) -> bool:
+    def _child_ready(self, transp: _UnixSubprocessTransport, threaded: bool) -> bool:
         # Reaping happens here, on the loop's thread, so it cannot race with
         # Popen.poll() called from the loop (by close() or send_signal()).
-        returncode = _collect(transp)
+        returncode = _collect(transp, threaded)
         if returncode is None:
             return False
         self._child_reaped(transp, returncode)
-        # asyncio's watchers deliver one turn later (two on 3.11); from a
-        # thread, call_soon_threadsafe() already took one.
-        if from_thread:
-            if _EXTRA_HOP:
-                self.call_soon(transp._process_exited, returncode)
-            else:
-                transp._process_exited(returncode)
-        elif _EXTRA_HOP:
-            self.call_soon(self.call_soon, transp._process_exited, returncode)
-        else:
-            self.call_soon(transp._process_exited, returncode)
+        self._deliver_exit(transp, returncode)
         return True
 
     @staticmethod
@@ -275,6 +277,14 @@ class SubprocessMixin(BaseEventLoop):
         proc = transp._proc
         if proc is not None and proc.returncode is None:
             proc.returncode = returncode
+
+    def _deliver_exit(self, transp: _UnixSubprocessTransport, returncode: int) -> None:
+        # asyncio's watcher callback hands the exit on with one more
+        # call_soon (two on 3.11), so output read meanwhile comes first.
+        if _EXTRA_HOP:
+            self.call_soon(self.call_soon, transp._process_exited, returncode)
+        else:
+            self.call_soon(transp._process_exited, returncode)
 
     def close(self) -> None:
         """Close the loop and the pidfds of children it was still watching."""
@@ -301,11 +311,10 @@ def _wait_in_thread(loop: SubprocessMixin, transp: _UnixSubprocessTransport, pid
         logger.warning("Unknown child process pid %d, will report returncode 255", pid)
     else:
         returncode = _exit_code(status)
+        if loop.get_debug():
+            logger.debug("process %s exited with returncode %s", pid, returncode)
     loop._child_reaped(transp, returncode)
-    if _EXTRA_HOP:
-        _call_loop(loop, pid, loop.call_soon, transp._process_exited, returncode)
-    else:
-        _call_loop(loop, pid, transp._process_exited, returncode)
+    _call_loop(loop, pid, loop._deliver_exit, transp, returncode)
 
 
 def _call_loop(loop: SubprocessMixin, pid: int, callback: Callable[..., object],
