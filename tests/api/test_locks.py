@@ -488,3 +488,32 @@ def test_asyncio_primitives_on_tidal_loop(dropin: Any) -> None:
         return out
 
     assert dropin(main()) == ["lock0", "lock1", "lock2", 0, 1, 2]
+
+
+def test_bound_loop_running_in_another_thread(aio: ModuleType, loop: Any) -> None:
+    # The bound loop is running (in another thread): blocking from this
+    # thread's loop is still refused.
+    import threading
+
+    ev = aio.Event()
+    bound = threading.Event()
+    stop = aio.Event()
+    owner = aio.new_event_loop()
+
+    async def hold() -> None:
+        waiter = owner.create_task(ev.wait())  # binds ev to owner
+        await aio.sleep(0)
+        bound.set()
+        await stop.wait()
+        waiter.cancel()
+
+    thread = threading.Thread(target=owner.run_until_complete, args=(hold(),))
+    thread.start()
+    try:
+        assert bound.wait(5)
+        with pytest.raises(RuntimeError, match=r"is bound to a different event loop$"):
+            loop.run_until_complete(ev.wait())
+    finally:
+        owner.call_soon_threadsafe(stop.set)
+        thread.join(5)
+        owner.close()

@@ -5,11 +5,22 @@ first time it has to block, as asyncio's primitives do.  Using it later from
 another loop raises ``RuntimeError('<repr> is bound to a different event
 loop')``.
 
-Hot paths inline the check as ``loop = _running_loop(); if loop is not
-self._loop: self._bind(loop)``: one C call and one identity test.  They then
-make the waiter future with :func:`Future` directly when the bound loop is a
-tidal loop (``_native``), skipping ``create_future()``; any other loop gets
-its own ``create_future()``.
+Hot paths make their waiter future as::
+
+    loop = self._loop
+    if self._native and loop._thread_id == get_ident():
+        fut = Future(loop=loop)
+    else:
+        fut = self._new_waiter()
+
+A tidal loop records the thread it runs in (``_thread_id``) for exactly as
+long as it is the running loop of that thread, and a thread runs one loop at
+a time; so a match proves that the bound loop is the running one, which is
+all asyncio's check establishes.  It is cheap where asking for the running
+loop is not: on 3.11 that lookup makes a ``getpid()`` system call.  Anything
+else (first use, foreign loops, a call from the wrong loop or thread) goes
+through :meth:`LoopBound._new_waiter`, asyncio's full check, and the loop's own
+``create_future()`` unless the loop is tidal's.
 """
 
 from __future__ import annotations
@@ -18,11 +29,14 @@ import threading
 from typing import Any
 
 from tidal._core import _aio
+from tidal._core.futures import Future
 
-__all__ = ("LoopBound", "running_loop")
+__all__ = ("LoopBound", "get_ident", "running_loop")
 
 #: The running loop of this thread, or None (a C function).
 running_loop = _aio.get_running_loop_or_none
+#: This thread's identifier, as tidal loops record it in ``_thread_id``.
+get_ident = threading.get_ident
 
 # Two threads may race to bind the same object; the first one wins.
 _bind_lock = threading.Lock()
@@ -54,3 +68,8 @@ class LoopBound:
         if loop is not self._loop:
             self._bind(loop)
         return loop
+
+    def _new_waiter(self) -> Any:
+        """A new future of the running loop, binding to it or checking it."""
+        loop = self._get_loop()
+        return Future(loop=loop) if self._native else loop.create_future()

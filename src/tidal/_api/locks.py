@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, ClassVar, Literal, TypeVar
 
-from tidal._api._loopbound import LoopBound, running_loop
+from tidal._api._loopbound import LoopBound, get_ident
 from tidal._core.futures import Future
 
 __all__ = (
@@ -98,10 +98,11 @@ class Lock(LoopBound):
             return True
         if waiters is None:
             waiters = self._waiters = deque()
-        loop = running_loop()
-        if loop is not self._loop:
-            self._bind(loop)
-        fut = Future(loop=loop) if self._native else loop.create_future()
+        loop = self._loop
+        if self._native and loop._thread_id == get_ident():
+            fut = Future(loop=loop)
+        else:
+            fut = self._new_waiter()
         waiters.append(fut)
         try:
             try:
@@ -175,10 +176,11 @@ class Event(LoopBound):
         """Return True at once if the flag is set, else once ``set()`` is called."""
         if self._value:
             return True
-        loop = running_loop()
-        if loop is not self._loop:
-            self._bind(loop)
-        fut = Future(loop=loop) if self._native else loop.create_future()
+        loop = self._loop
+        if self._native and loop._thread_id == get_ident():
+            fut = Future(loop=loop)
+        else:
+            fut = self._new_waiter()
         waiters = self._waiters
         waiters.append(fut)
         try:
@@ -234,8 +236,7 @@ class Condition(LoopBound):
             """
             if not self.locked():
                 raise RuntimeError("cannot wait on un-acquired lock")
-            loop = self._get_loop()
-            fut = Future(loop=loop) if self._native else loop.create_future()
+            fut = self._new_waiter()
             self.release()
             try:
                 try:
@@ -279,8 +280,7 @@ class Condition(LoopBound):
                 raise RuntimeError("cannot wait on un-acquired lock")
             self.release()
             try:
-                loop = self._get_loop()
-                fut = Future(loop=loop) if self._native else loop.create_future()
+                fut = self._new_waiter()
                 self._waiters.append(fut)
                 try:
                     await fut
@@ -394,10 +394,11 @@ class Semaphore(LoopBound):
             waiters = self._waiters
             if waiters is None:
                 waiters = self._waiters = deque()
-            loop = running_loop()
-            if loop is not self._loop:
-                self._bind(loop)
-            fut = Future(loop=loop) if self._native else loop.create_future()
+            loop = self._loop
+            if self._native and loop._thread_id == get_ident():
+                fut = Future(loop=loop)
+            else:
+                fut = self._new_waiter()
             waiters.append(fut)
             try:
                 try:
@@ -427,10 +428,11 @@ class Semaphore(LoopBound):
             waiters = self._waiters
             if waiters is None:
                 waiters = self._waiters = deque()
-            loop = running_loop()
-            if loop is not self._loop:
-                self._bind(loop)
-            fut = Future(loop=loop) if self._native else loop.create_future()
+            loop = self._loop
+            if self._native and loop._thread_id == get_ident():
+                fut = Future(loop=loop)
+            else:
+                fut = self._new_waiter()
             waiters.append(fut)
             try:
                 try:

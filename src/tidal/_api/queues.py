@@ -23,7 +23,7 @@ from collections import deque
 from types import GenericAlias
 from typing import Any, ClassVar, Generic, TypeVar
 
-from tidal._api._loopbound import LoopBound, running_loop
+from tidal._api._loopbound import LoopBound, get_ident
 from tidal._api.locks import Event
 from tidal._core.futures import Future
 
@@ -170,31 +170,42 @@ class Queue(LoopBound, Generic[_T]):
         while True:
             if self._is_shutdown:
                 raise QueueShutDown
-            await self._wait_for_room()
+            # Full: wait for a get() (or shutdown) to wake us, then re-check.
+            loop = self._loop
+            if self._native and loop._thread_id == get_ident():
+                putter = Future(loop=loop)
+            else:
+                putter = self._new_waiter()
+            self._putters.append(putter)
+            try:
+                await putter
+            except BaseException:
+                self._drop_putter(putter)
+                raise
             maxsize = self._maxsize
             if maxsize <= 0 or not len(self._queue) >= maxsize:
                 return self.put_nowait(item)
 
     async def _wait_for_room(self) -> None:
-        # One wait in put(): block until a get() (or shutdown) wakes us.
-        loop = running_loop()
-        if loop is not self._loop:
-            self._bind(loop)
-        putter = Future(loop=loop) if self._native else loop.create_future()
-        putters = self._putters
-        putters.append(putter)
+        # One wait of the routed put().
+        putter = self._new_waiter()
+        self._putters.append(putter)
         try:
             await putter
         except BaseException:
-            putter.cancel()  # in case it is still pending
-            try:
-                putters.remove(putter)
-            except ValueError:
-                pass  # already taken off by get_nowait() or shutdown()
-            if not self.full() and not putter.cancelled():
-                # Woken by a get() but we will not use the room: pass it on.
-                self._wakeup_next(putters)
+            self._drop_putter(putter)
             raise
+
+    def _drop_putter(self, putter: Any) -> None:
+        # put() failed (was cancelled) while waiting with *putter*.
+        putter.cancel()  # in case it is still pending
+        try:
+            self._putters.remove(putter)
+        except ValueError:
+            pass  # already taken off by get_nowait() or shutdown()
+        if not self.full() and not putter.cancelled():
+            # Woken by a get() but we will not use the room: pass it on.
+            self._wakeup_next(self._putters)
 
     async def _put_routed(self, item: _T) -> None:
         # put() exactly as asyncio does it, for subclasses that override
@@ -229,30 +240,41 @@ class Queue(LoopBound, Generic[_T]):
         while True:
             if self._is_shutdown:
                 raise QueueShutDown
-            await self._wait_for_item()
+            # Empty: wait for a put() (or shutdown) to wake us, then re-check.
+            loop = self._loop
+            if self._native and loop._thread_id == get_ident():
+                getter = Future(loop=loop)
+            else:
+                getter = self._new_waiter()
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                self._drop_getter(getter)
+                raise
             if self._queue:
                 return self.get_nowait()
 
     async def _wait_for_item(self) -> None:
-        # One wait in get(): block until a put() (or shutdown) wakes us.
-        loop = running_loop()
-        if loop is not self._loop:
-            self._bind(loop)
-        getter = Future(loop=loop) if self._native else loop.create_future()
-        getters = self._getters
-        getters.append(getter)
+        # One wait of the routed get().
+        getter = self._new_waiter()
+        self._getters.append(getter)
         try:
             await getter
         except BaseException:
-            getter.cancel()  # in case it is still pending
-            try:
-                getters.remove(getter)
-            except ValueError:
-                pass  # already taken off by put_nowait() or shutdown()
-            if not self.empty() and not getter.cancelled():
-                # Woken by a put() but we will not take the item: pass it on.
-                self._wakeup_next(getters)
+            self._drop_getter(getter)
             raise
+
+    def _drop_getter(self, getter: Any) -> None:
+        # get() failed (was cancelled) while waiting with *getter*.
+        getter.cancel()  # in case it is still pending
+        try:
+            self._getters.remove(getter)
+        except ValueError:
+            pass  # already taken off by put_nowait() or shutdown()
+        if not self.empty() and not getter.cancelled():
+            # Woken by a put() but we will not take the item: pass it on.
+            self._wakeup_next(self._getters)
 
     async def _get_routed(self) -> _T:
         # get() exactly as asyncio does it (see _put_routed).
