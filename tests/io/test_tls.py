@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -24,30 +23,11 @@ from tls_support import (
     Pair,
     Recorder,
     run,
-    shipped_certs,
     wrap,
 )
 
-
-@pytest.fixture(scope="session")
-def certs() -> Certs:
-    return shipped_certs()
-
-
-@pytest.fixture
-def errors(loop: Any) -> list[dict[str, Any]]:
-    """Contexts passed to the loop's exception handler."""
-    seen: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
-    return seen
-
-
-@pytest.fixture
-def socks() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
+# The shared fixtures: certs, errors, socks.
+pytest_plugins = ("tls_fixtures",)
 
 
 # -- handshake and data ------------------------------------------------------------

@@ -15,20 +15,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from tls_support import Certs, Recorder, shipped_certs
+from tls_support import Certs, Recorder
 
-
-@pytest.fixture(scope="session")
-def certs() -> Certs:
-    return shipped_certs()
-
-
-@pytest.fixture
-def errors(loop: Any) -> list[dict[str, Any]]:
-    """Contexts passed to the loop's exception handler."""
-    seen: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
-    return seen
+# The shared fixtures: certs, errors, socks.
+pytest_plugins = ("tls_fixtures",)
 
 
 @pytest.fixture
@@ -46,6 +36,28 @@ def run(loop: Any, coro: Any, timeout: float = 10.0) -> Any:
         return loop.run_until_complete(coro)
     finally:
         guard.cancel()
+
+
+async def tls_streams(aio: ModuleType, certs: Certs, handle: Any) -> tuple[Any, Any, Any]:
+    """A TLS stream server running *handle*, and (reader, writer) connected to it."""
+    server = await aio.start_server(handle, "127.0.0.1", 0, ssl=certs.server_context())
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await aio.open_connection(
+        "127.0.0.1", port, ssl=certs.client_context(), server_hostname="localhost")
+    return server, reader, writer
+
+
+async def finish(server: Any, transport: Any = None, client: Any = None,
+                 writer: Any = None) -> None:
+    """Close the client side (transport and its Recorder, or a stream writer), then *server*."""
+    if transport is not None:
+        transport.close()
+        await client.lost
+    if writer is not None:
+        writer.close()
+        await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
 
 
 class Echo(asyncio.Protocol):
@@ -105,8 +117,7 @@ def test_echo(aio: ModuleType, loop: Any, certs: Certs) -> None:
         transport.close()
         assert await client.lost is None
         assert await protos[0].lost is None
-        server.close()
-        await server.wait_closed()
+        await finish(server)
 
     run(loop, main())
     assert events == ["made", "eof", "lost"]
@@ -123,20 +134,14 @@ def test_large_transfer_streams(aio: ModuleType, loop: Any, certs: Certs) -> Non
         writer.close()
 
     async def main() -> bytes:
-        server = await aio.start_server(handle, "127.0.0.1", 0, ssl=certs.server_context())
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await aio.open_connection(
-            "127.0.0.1", port, ssl=certs.client_context(), server_hostname="localhost")
+        server, reader, writer = await tls_streams(aio, certs, handle)
         view = memoryview(payload)
         for i in range(0, size, 300_000):
             writer.write(view[i:i + 300_000])
             await writer.drain()
         back = await reader.readexactly(size)
         assert await reader.read() == b""
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await finish(server, writer=writer)
         return bytes(back)
 
     assert run(loop, main()) == payload
@@ -150,10 +155,7 @@ def test_open_connection_readline(aio: ModuleType, loop: Any, certs: Certs) -> N
         writer.close()
 
     async def main() -> None:
-        server = await aio.start_server(handle, "127.0.0.1", 0, ssl=certs.server_context())
-        port = server.sockets[0].getsockname()[1]
-        reader, writer = await aio.open_connection(
-            "127.0.0.1", port, ssl=certs.client_context(), server_hostname="localhost")
+        server, reader, writer = await tls_streams(aio, certs, handle)
         assert writer.get_extra_info("cipher") is not None
         assert not writer.can_write_eof()
         writer.write(b"first line\n")
@@ -161,10 +163,7 @@ def test_open_connection_readline(aio: ModuleType, loop: Any, certs: Certs) -> N
         assert await reader.readline() == b"second line\n"
         assert await reader.readline() == b""
         assert reader.at_eof()
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await finish(server, writer=writer)
 
     run(loop, main())
 
@@ -186,8 +185,7 @@ def test_verification_failure(aio: ModuleType, loop: Any, certs: Certs,
         # ssl=True: the system's default trust store does not know our CA.
         with pytest.raises(ssl.SSLCertVerificationError):
             await aio.open_connection("127.0.0.1", port, ssl=True, server_hostname="localhost")
-        server.close()
-        await server.wait_closed()
+        await finish(server)
 
     run(loop, main())
     assert errors == []
@@ -223,8 +221,7 @@ def test_clean_shutdown_from_server(aio: ModuleType, loop: Any, certs: Certs) ->
         assert await client.lost is None
         assert bytes(client.data) == b"bye" * 100_000
         assert transport.is_closing()
-        server.close()
-        await server.wait_closed()
+        await finish(server)
         return client.events
 
     assert run(loop, main()) == ["made", "data", "eof", "lost"]
@@ -266,10 +263,7 @@ def test_start_tls_both_sides(aio: ModuleType, loop: Any, certs: Certs) -> None:
         await client.received(4 + 9)
         assert bytes(client.data) == b"GO\r\ndetpyrcne"
         assert client.events == ["made", "data"]  # no second connection_made
-        tls.close()
-        await client.lost
-        server.close()
-        await server.wait_closed()
+        await finish(server, tls, client)
 
     run(loop, main())
 
@@ -327,10 +321,7 @@ def test_tls_in_tls_via_start_tls(aio: ModuleType, loop: Any, certs: Certs) -> N
         inner.write(b"nested")
         await client.received(6)
         assert bytes(client.data) == b"nested"
-        inner.close()
-        await client.lost
-        server.close()
-        await server.wait_closed()
+        await finish(server, inner, client)
 
     run(loop, main())
 
@@ -355,10 +346,7 @@ def test_stream_writer_start_tls(aio: ModuleType, loop: Any, certs: Certs) -> No
         assert writer.get_extra_info("ssl_object") is not None
         writer.write(b"secret\n")
         assert await reader.readline() == b"secret\n"
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await finish(server, writer=writer)
 
     run(loop, main())
 
@@ -377,10 +365,7 @@ def test_server_side_handshake_failure_leaves_server_running(
             ssl=certs.client_context(), server_hostname="localhost")
         transport.write(b"still here")
         await client.received(10)
-        transport.close()
-        await client.lost
-        server.close()
-        await server.wait_closed()
+        await finish(server, transport, client)
 
     run(loop, main())
 
@@ -413,10 +398,7 @@ def test_sendfile_falls_back_over_tls(aio: ModuleType, loop: Any, certs: Certs,
         assert b"".join(received) == payload
         assert transport.get_protocol() is client  # restored after the fallback
         assert transport.is_reading()
-        transport.close()
-        await client.lost
-        server.close()
-        await server.wait_closed()
+        await finish(server, transport, client)
 
     run(loop, main())
 
@@ -436,8 +418,7 @@ def test_connection_made_raising(aio: ModuleType, loop: Any, certs: Certs,
                 lambda: app, "127.0.0.1", port,
                 ssl=certs.client_context(), server_hostname="localhost")
         assert isinstance(await app.lost, ZeroDivisionError)
-        server.close()
-        await server.wait_closed()
+        await finish(server)
         return app
 
     app = run(loop, main())
@@ -466,10 +447,7 @@ def test_asyncio_streams_on_the_loop(dropin: Any, certs: Certs) -> None:
         writer.write(b"hello")
         writer.write(b" world\n")
         data = await reader.read()
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
+        await finish(server, writer=writer)
         return data
 
     assert dropin(main()) == b"\ndlrow olleh"

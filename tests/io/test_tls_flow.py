@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import ssl
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -23,33 +21,14 @@ from tls_support import (
     Recorder,
     SockTransport,
     run,
-    shipped_certs,
     start_tls,
 )
 
 import tidal
 from tidal._io.tls import SSLProtocol
 
-
-@pytest.fixture(scope="session")
-def certs() -> Certs:
-    return shipped_certs()
-
-
-@pytest.fixture
-def errors(loop: Any) -> list[dict[str, Any]]:
-    """Contexts passed to the loop's exception handler."""
-    seen: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
-    return seen
-
-
-@pytest.fixture
-def socks() -> Iterator[tuple[socket.socket, socket.socket]]:
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
+# The shared fixtures: certs, errors, socks.
+pytest_plugins = ("tls_fixtures",)
 
 
 # -- flow control ----------------------------------------------------------------------------
