@@ -30,6 +30,12 @@ _real_import = builtins.__import__
 TIDAL_NAMES: frozenset[str] = frozenset(tidal.__all__)
 
 
+#: Public asyncio names the tests used that tidal does not export (so the
+#: tests ran asyncio's own object for them), for the report.
+FALLTHROUGH: set[str] = set()
+_PUBLIC = frozenset(asyncio.__all__)
+
+
 class AsyncioFacade(types.ModuleType):
     """``asyncio`` as a test module sees it: tidal first, then asyncio."""
 
@@ -38,6 +44,8 @@ class AsyncioFacade(types.ModuleType):
         # sets and deletes names on it like on any module).
         if name in TIDAL_NAMES:
             return getattr(tidal, name)
+        if name in _PUBLIC:
+            FALLTHROUGH.add(name)
         return getattr(asyncio, name)
 
     def __dir__(self) -> list[str]:

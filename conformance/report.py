@@ -144,29 +144,57 @@ def render_causes_text(runs: list[Any], limit: int = 15) -> str:
 HEADER = """# Conformance: CPython's test_asyncio on tidal
 
 `python conformance/run.py` runs the unmodified `test.test_asyncio` of the
-interpreter that starts it against tidal (see `conformance/targets.py` for how
-each module is pointed at tidal, `conformance/exclusions.toml` for what does not
-apply and why).  Each section below is the last full run on that Python; the
-numbers count every applicable test: N = passed + failed + errors + skipped.
+interpreter that starts it against tidal, one worker process per module, and
+prints as its last line
+`conformance: P passed, F failed, E errors, S skipped of N (Python X.Y.Z)`.
+Each section below is the last full run on that Python (a full run rewrites
+its own section and keeps the others).  N counts every test that applies:
+N = passed + failed + errors + skipped.
 
-How tidal is put in asyncio's place:
+    python conformance/run.py                      # full run, updates this file
+    python conformance/run.py --only test_tasks    # some modules (no docs update)
+    python conformance/run.py --subset ci          # CI: bounded time, no docs update
+    python conformance/run.py --src DIR            # test the tidal package in DIR/tidal
 
-* every test module is loaded with its `asyncio` bound to a facade: names tidal
-  exports are tidal's (`asyncio.Future`, `asyncio.Task`, `asyncio.sleep`, ...),
-  the rest fall through to the real asyncio;
-* tidal's event-loop policy is installed (and is what a policy reset restores),
+## How tidal is put in asyncio's place
+
+* Every test module is loaded with its `asyncio` bound to a facade: names tidal
+  exports are tidal's (`asyncio.Future`, `asyncio.Task`, `asyncio.gather`,
+  `asyncio.Lock`...), the rest fall through to the real asyncio (each section
+  lists the public names that fell through).
+* tidal's event-loop policy is installed and is what a policy reset restores,
   so `asyncio.new_event_loop()`, `asyncio.run()` and `IsolatedAsyncioTestCase`
-  run on tidal's loop;
-* the per-implementation mixins (test_futures, test_tasks, ...) get a tidal
-  instantiation, and the per-selector loop classes (test_events,
-  test_sock_lowlevel, ...) a class whose loop is `tidal.new_event_loop()`;
-  `new_test_loop()` gives a virtual-time tidal loop;
-* every test records which loops ran; a test that ran asyncio's own loop is
-  never counted as a pass.
+  run on tidal's loop.
+* Mixins written once per implementation get a tidal instantiation
+  (`TidalFutureTests`, `Tidal_Task_Future_Tests`, ...); per-selector loop
+  classes get a class whose loop is `tidal.new_event_loop()`
+  (`TidalEventLoopTests`, ...); classes that build asyncio's `BaseEventLoop` with
+  a mocked selector get a tidal-loop version; `new_test_loop()` gives a
+  virtual-time tidal loop (`conformance/_testloop.py`).  See
+  `conformance/targets.py`.
+* Every test records which event loops ran in it; a test that ran asyncio's
+  own loop is never counted as a pass (it is listed as a failure).
 
-Outcomes: *passed* includes CPython's expected failures that fail as expected;
-*failed* includes unexpected successes and tests that ran on asyncio's loop;
-*errors* includes hangs (per-test limit) and crashes of the worker process.
+## What is excluded
+
+`conformance/exclusions.toml` names every module, class and test left out, with
+its reason: asyncio's own C/Python implementations (their tidal
+instantiation runs instead), asyncio's per-selector loops (the same tests run
+on tidal's loop), tests that drive asyncio's private internals (mocked
+`base_events.socket`, `loop._accept_connection`, `sslproto.SSLProtocol`,
+child watchers...), Windows and the proactor.  The *excluded* column counts
+those, including the asyncio copies of each mixin.  No test is excluded
+because tidal fails it: `conformance/scan_internals.py` lists tests that touch
+private names, for review.
+
+## Reading the numbers
+
+*passed* includes CPython's expected failures that fail as expected; *failed*
+includes unexpected successes and tests that ran on asyncio's loop; *errors*
+includes hangs (per-test limit, 60 s in a full run) and worker crashes.
+Failures are grouped by cause (`conformance/causes.toml` names known causes;
+the rest are grouped by their last exception line), with the part of tidal
+the traceback ends in.
 """
 
 _BEGIN = "<!-- conformance:{v} begin -->"
@@ -216,6 +244,11 @@ def render_section(version: str, runs: list[Any], elapsed: float, jobs: int,
     if excluded_modules:
         lines += ["", "Excluded modules: " + ", ".join(
             f"{r.name} ({r.excluded_reason})" for r in excluded_modules) + "."]
+    used = sorted(set().union(*(getattr(r, "fallthrough", set()) for r in runs)))
+    if used:
+        lines += ["", "Public asyncio names the tests used that tidal does not export, so "
+                  "asyncio's own object ran (on tidal's loop): " + ", ".join(
+                      f"`{n}`" for n in used) + "."]
     notes = [(r.name, n) for r in runs for n in r.notes]
     if notes:
         lines += ["", "Harness notes:", ""]

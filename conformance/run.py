@@ -79,6 +79,7 @@ class ModuleRun:
     excluded: dict[str, str] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    fallthrough: set[str] = field(default_factory=set)
     seconds: float = 0.0
     restarts: int = 0
 
@@ -155,6 +156,8 @@ def run_module(name: str, logdir: str, test_timeout: float, module_timeout: floa
                 finished = True
             elif kind == "fixture_error":
                 run.notes.append(ev["detail"])
+            elif kind == "fallthrough":
+                run.fallthrough.update(ev["names"])
             elif kind == "done":
                 finished = True
         if finished or not collected:

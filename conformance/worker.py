@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 4
     for err in result.fixture_errors:
         emit(event="fixture_error", detail=err[-6000:])
+    emit(event="fallthrough", names=sorted(_facade.FALLTHROUGH))
     emit(event="done")
     return 0
 
