@@ -458,3 +458,42 @@ def test_shutdown_immediate(aio: ModuleType, loop: Any) -> None:
 
     loop.run_until_complete(main())
     assert trace == ["maxsize=0 tasks=1 shutdown", "get refused", False, "joined"]
+
+
+def test_bounded_priority_queue_blocks_and_wakes(aio: ModuleType, loop: Any) -> None:
+    q = aio.PriorityQueue(2)
+    trace: list[Any] = []
+
+    async def putter(item: int) -> None:
+        await q.put(item)
+        trace.append(f"put {item}")
+
+    async def main() -> None:
+        q.put_nowait(5)
+        q.put_nowait(3)
+        tasks = [loop.create_task(putter(i)) for i in (4, 1)]
+        await aio.sleep(0)
+        trace.append(_fmt(q))
+        for _ in range(4):
+            trace.append(await q.get())
+            await aio.sleep(0)
+        for t in tasks:
+            await t
+
+    loop.run_until_complete(main())
+    assert trace == [
+        "maxsize=2 _queue=[3, 5] _putters[2] tasks=2",
+        3, "put 4", 4, "put 1", 1, 5,
+    ]
+
+
+@needs_shutdown
+def test_put_on_full_shut_down_queue(aio: ModuleType, loop: Any) -> None:
+    q = aio.Queue(1)
+    q.put_nowait(1)
+    q.shutdown()
+    with pytest.raises(asyncio.QueueShutDown):
+        loop.run_until_complete(q.put(2))
+    with pytest.raises(asyncio.QueueShutDown):
+        q.put_nowait(2)
+    assert _fmt(q) == "maxsize=1 _queue=[1] tasks=1 shutdown"
