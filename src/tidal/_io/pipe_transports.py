@@ -19,7 +19,7 @@ import os
 import stat
 import sys
 import warnings
-from asyncio import BaseProtocol, ReadTransport, WriteTransport
+from asyncio import BaseProtocol, BaseTransport, ReadTransport, WriteTransport
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -36,25 +36,120 @@ def _set_result_unless_cancelled(fut: Any, result: object) -> None:
         fut.set_result(result)
 
 
-def _has_poller(loop: BaseEventLoop | None) -> bool:
-    # asyncio's reprs say "polling"/"idle" while the loop has its selector,
-    # which close() drops; after that they say "open".
-    return loop is not None and not loop._closed
+class _PipeTransportBase(BaseTransport):
+    """What both ends share: owning the pipe, the protocol, repr and teardown."""
 
-
-def _is_polled(loop: BaseEventLoop, fd: int, writer: bool) -> bool:
-    entry = loop._fds.get(fd)
-    if entry is None:
-        return False
-    return (entry.writer if writer else entry.reader) is not None
-
-
-class _UnixReadPipeTransport(ReadTransport):
-    """The read end of a pipe (or a socket or character device) on the loop."""
-
-    __slots__ = ("_loop", "_pipe", "_fileno", "_protocol", "_closing", "_paused", "__weakref__")
+    __slots__ = ("_loop", "_pipe", "_fileno", "_protocol", "_closing", "__weakref__")
 
     _extra: dict[str, Any]  # a slot of asyncio's BaseTransport
+    #: Which direction the repr reports as "polling"/"idle".
+    _WRITER: bool = False
+
+    def __init__(self, loop: BaseEventLoop, pipe: Any, extra: dict[str, Any] | None) -> None:
+        super().__init__(extra)
+        self._extra["pipe"] = pipe
+        self._loop: BaseEventLoop | None = loop
+        # Set before anything can fail, so __del__ sees a transport with no pipe.
+        self._pipe: Any = None
+        self._fileno: int | None = None
+        self._protocol: Any = None
+        self._closing = False
+
+    def _attach(self, pipe: Any, protocol: BaseProtocol, refusal: str) -> int:
+        # Take *pipe* over (non-blocking) if it is a pipe, socket or
+        # character device; return its st_mode.
+        fileno: int = pipe.fileno()
+        mode = os.fstat(fileno).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
+            raise ValueError(refusal)
+        self._pipe = pipe
+        self._fileno = fileno
+        self._protocol = protocol
+        os.set_blocking(fileno, False)
+        return mode
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._pipe is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._fileno}")
+        loop = self._loop
+        # asyncio's reprs say "polling"/"idle" while the loop has its
+        # selector, which close() drops; after that they say "open".
+        if self._pipe is not None and loop is not None and not loop._closed:
+            entry = loop._fds.get(self._fileno)  # type: ignore[arg-type]
+            watcher = None if entry is None else (entry.writer if self._WRITER else entry.reader)
+            info.append("idle" if watcher is None else "polling")
+            if self._WRITER:
+                info.append(f"bufsize={self._buffered()}")
+        elif self._pipe is not None:
+            info.append("open")
+        else:
+            info.append("closed")
+        return "<{}>".format(" ".join(info))
+
+    def _buffered(self) -> int:
+        return 0
+
+    def set_protocol(self, protocol: BaseProtocol) -> None:  # type: ignore[override]
+        """Deliver further events to *protocol*."""
+        self._protocol = protocol
+
+    def get_protocol(self) -> Any:
+        """The protocol the transport delivers to."""
+        return self._protocol
+
+    def is_closing(self) -> bool:
+        """True once the transport is closing or closed."""
+        return self._closing
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if self._pipe is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            self._pipe.close()
+
+    def _report(self, message: str, exc: BaseException) -> None:
+        assert self._loop is not None
+        self._loop.call_exception_handler({
+            "message": message,
+            "exception": exc,
+            "transport": self,
+            "protocol": self._protocol,
+        })
+
+    def _is_quiet(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    def _fatal_error(
+        self, exc: BaseException, message: str = "Fatal error on pipe transport"
+    ) -> None:
+        assert self._loop is not None
+        if self._is_quiet(exc):
+            if self._loop._debug:
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._report(message, exc)
+        self._close(exc)
+
+    def _close(self, exc: BaseException | None) -> None:
+        raise NotImplementedError
+
+    def _call_connection_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._pipe.close()
+            self._pipe = None
+            self._protocol = None
+            self._loop = None
+
+
+class _UnixReadPipeTransport(_PipeTransportBase, ReadTransport):
+    """The read end of a pipe (or a socket or character device) on the loop."""
+
+    __slots__ = ("_paused",)
 
     #: The most bytes read per readiness event.
     max_size: int = 256 * 1024
@@ -67,26 +162,9 @@ class _UnixReadPipeTransport(ReadTransport):
         waiter: Any = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(extra)
-        self._extra["pipe"] = pipe
-        self._loop: BaseEventLoop | None = loop
-        # Set before anything can fail, so __del__ sees a transport with no pipe.
-        self._pipe: Any = None
-        self._fileno: int | None = None
-        self._protocol: Any = None
-        self._closing = False
+        super().__init__(loop, pipe, extra)
         self._paused = False
-
-        fileno: int = pipe.fileno()
-        mode = os.fstat(fileno).st_mode
-        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
-            raise ValueError("Pipe transport is for pipes/sockets only.")
-        self._pipe = pipe
-        self._fileno = fileno
-        self._protocol = protocol
-
-        os.set_blocking(fileno, False)
-
+        self._attach(pipe, protocol, "Pipe transport is for pipes/sockets only.")
         loop.call_soon(protocol.connection_made, self)
         # Read only once connection_made() has run.
         loop.call_soon(self._add_reader)
@@ -103,22 +181,6 @@ class _UnixReadPipeTransport(ReadTransport):
     def is_reading(self) -> bool:
         """True unless reading is paused or the transport is closing."""
         return not self._paused and not self._closing
-
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._pipe is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._fileno}")
-        if self._pipe is not None and _has_poller(self._loop):
-            assert self._loop is not None and self._fileno is not None
-            info.append("polling" if _is_polled(self._loop, self._fileno, False) else "idle")
-        elif self._pipe is not None:
-            info.append("open")
-        else:
-            info.append("closed")
-        return "<{}>".format(" ".join(info))
 
     def _read_ready(self) -> None:
         try:
@@ -160,44 +222,14 @@ class _UnixReadPipeTransport(ReadTransport):
         if self._loop._debug:
             logger.debug("%r resumes reading", self)
 
-    def set_protocol(self, protocol: BaseProtocol) -> None:  # type: ignore[override]
-        """Deliver further events to *protocol*."""
-        self._protocol = protocol
-
-    def get_protocol(self) -> Any:
-        """The protocol the transport delivers to."""
-        return self._protocol
-
-    def is_closing(self) -> bool:
-        """True once the transport is closing or closed."""
-        return self._closing
-
     def close(self) -> None:
         """Stop reading; connection_lost(None) follows on the next turn."""
         if not self._closing:
             self._close(None)
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
-
-    def _fatal_error(
-        self, exc: BaseException, message: str = "Fatal error on pipe transport"
-    ) -> None:
-        assert self._loop is not None
+    def _is_quiet(self, exc: BaseException) -> bool:
         # EIO is how a pty says its other side went away: not worth a traceback.
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
-            if self._loop._debug:
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler({
-                "message": message,
-                "exception": exc,
-                "transport": self,
-                "protocol": self._protocol,
-            })
-        self._close(exc)
+        return isinstance(exc, OSError) and exc.errno == errno.EIO
 
     def _close(self, exc: BaseException | None) -> None:
         self._closing = True
@@ -206,25 +238,13 @@ class _UnixReadPipeTransport(ReadTransport):
         loop._remove_io(self._fileno, False)
         loop.call_soon(self._call_connection_lost, exc)
 
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        try:
-            self._protocol.connection_lost(exc)
-        finally:
-            self._pipe.close()
-            self._pipe = None
-            self._protocol = None
-            self._loop = None
 
-
-class _UnixWritePipeTransport(WriteTransport):
+class _UnixWritePipeTransport(_PipeTransportBase, WriteTransport):
     """The write end of a pipe (or a socket or character device) on the loop."""
 
-    __slots__ = (
-        "_loop", "_pipe", "_fileno", "_protocol", "_buffer", "_conn_lost", "_closing",
-        "_protocol_paused", "_high_water", "_low_water", "__weakref__",
-    )
+    __slots__ = ("_buffer", "_conn_lost", "_protocol_paused", "_high_water", "_low_water")
 
-    _extra: dict[str, Any]  # a slot of asyncio's BaseTransport
+    _WRITER = True
 
     def __init__(
         self,
@@ -234,31 +254,18 @@ class _UnixWritePipeTransport(WriteTransport):
         waiter: Any = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(extra)
-        self._extra["pipe"] = pipe
-        self._loop: BaseEventLoop | None = loop
-        # Set before anything can fail, so __del__ sees a transport with no pipe.
-        self._pipe: Any = None
-        self._fileno: int | None = None
-        self._protocol: Any = None
+        super().__init__(loop, pipe, extra)  # _closing: set by close() and write_eof()
         self._buffer = bytearray()
         self._conn_lost = 0
-        self._closing = False  # set by close() and write_eof()
         self._protocol_paused = False
         self._high_water = 64 * 1024
         self._low_water = 16 * 1024
-
-        fileno: int = pipe.fileno()
-        mode = os.fstat(fileno).st_mode
-        is_fifo = stat.S_ISFIFO(mode)
+        mode = self._attach(
+            pipe, protocol, "Pipe transport is only for pipes, sockets and character devices"
+        )
+        fileno: int = self._fileno  # type: ignore[assignment]
         is_socket = stat.S_ISSOCK(mode)
-        if not (stat.S_ISCHR(mode) or is_fifo or is_socket):
-            raise ValueError("Pipe transport is only for pipes, sockets and character devices")
-        self._pipe = pipe
-        self._fileno = fileno
-        self._protocol = protocol
-
-        os.set_blocking(fileno, False)
+        is_fifo = stat.S_ISFIFO(mode)
         loop.call_soon(protocol.connection_made, self)
         # Watching the write end for reading reports the peer closing its
         # end (AIX only reports it for sockets).  Start after connection_made().
@@ -267,27 +274,13 @@ class _UnixWritePipeTransport(WriteTransport):
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
 
-    def __repr__(self) -> str:
-        info = [self.__class__.__name__]
-        if self._pipe is None:
-            info.append("closed")
-        elif self._closing:
-            info.append("closing")
-        info.append(f"fd={self._fileno}")
-        if self._pipe is not None and _has_poller(self._loop):
-            assert self._loop is not None and self._fileno is not None
-            info.append("polling" if _is_polled(self._loop, self._fileno, True) else "idle")
-            info.append(f"bufsize={len(self._buffer)}")
-        elif self._pipe is not None:
-            info.append("open")
-        else:
-            info.append("closed")
-        return "<{}>".format(" ".join(info))
-
     # -- flow control ---------------------------------------------------------
 
     def get_write_buffer_size(self) -> int:
         """Bytes written but not yet taken by the kernel."""
+        return len(self._buffer)
+
+    def _buffered(self) -> int:
         return len(self._buffer)
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
@@ -315,7 +308,7 @@ class _UnixWritePipeTransport(WriteTransport):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._report_flow_error("protocol.pause_writing() failed", exc)
+            self._report("protocol.pause_writing() failed", exc)
 
     def _maybe_resume_protocol(self) -> None:
         if self._protocol_paused and len(self._buffer) <= self._low_water:
@@ -325,16 +318,7 @@ class _UnixWritePipeTransport(WriteTransport):
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self._report_flow_error("protocol.resume_writing() failed", exc)
-
-    def _report_flow_error(self, message: str, exc: BaseException) -> None:
-        assert self._loop is not None
-        self._loop.call_exception_handler({
-            "message": message,
-            "exception": exc,
-            "transport": self,
-            "protocol": self._protocol,
-        })
+                self._report("protocol.resume_writing() failed", exc)
 
     # -- I/O --------------------------------------------------------------------
 
@@ -425,14 +409,6 @@ class _UnixWritePipeTransport(WriteTransport):
             self._loop._remove_io(self._fileno, False)
             self._loop.call_soon(self._call_connection_lost, None)
 
-    def set_protocol(self, protocol: BaseProtocol) -> None:  # type: ignore[override]
-        """Deliver further events to *protocol*."""
-        self._protocol = protocol
-
-    def get_protocol(self) -> Any:
-        """The protocol the transport delivers to."""
-        return self._protocol
-
     def is_closing(self) -> bool:
         """True once close(), write_eof() or abort() was called, or the pipe broke."""
         return self._closing
@@ -443,31 +419,13 @@ class _UnixWritePipeTransport(WriteTransport):
             # For a write pipe, EOF is all that closing needs.
             self.write_eof()
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
-        if self._pipe is not None:
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
-            self._pipe.close()
-
     def abort(self) -> None:
         """Close at once, dropping whatever is buffered."""
         self._close(None)
 
-    def _fatal_error(
-        self, exc: BaseException, message: str = "Fatal error on pipe transport"
-    ) -> None:
-        assert self._loop is not None
+    def _is_quiet(self, exc: BaseException) -> bool:
         # A broken pipe is an ordinary way for a pipe to end: not worth a traceback.
-        if isinstance(exc, OSError):
-            if self._loop._debug:
-                logger.debug("%r: %s", self, message, exc_info=True)
-        else:
-            self._loop.call_exception_handler({
-                "message": message,
-                "exception": exc,
-                "transport": self,
-                "protocol": self._protocol,
-            })
-        self._close(exc)
+        return isinstance(exc, OSError)
 
     def _close(self, exc: BaseException | None = None) -> None:
         self._closing = True
@@ -478,12 +436,3 @@ class _UnixWritePipeTransport(WriteTransport):
         self._buffer.clear()
         loop._remove_io(self._fileno, False)
         loop.call_soon(self._call_connection_lost, exc)
-
-    def _call_connection_lost(self, exc: BaseException | None) -> None:
-        try:
-            self._protocol.connection_lost(exc)
-        finally:
-            self._pipe.close()
-            self._pipe = None
-            self._protocol = None
-            self._loop = None

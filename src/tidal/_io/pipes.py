@@ -39,13 +39,7 @@ class PipeMixin(BaseEventLoop):
         protocol = protocol_factory()
         waiter = self.create_future()
         transport = self._make_read_pipe_transport(pipe, protocol, waiter)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
-        if self._debug:
-            logger.debug("Read pipe %r connected: (%r, %r)", pipe.fileno(), transport, protocol)
+        await self._pipe_connected(transport, waiter, "Read", pipe, protocol)
         return transport, protocol
 
     async def connect_write_pipe(  # type: ignore[override]
@@ -59,11 +53,17 @@ class PipeMixin(BaseEventLoop):
         protocol = protocol_factory()
         waiter = self.create_future()
         transport = self._make_write_pipe_transport(pipe, protocol, waiter)
+        await self._pipe_connected(transport, waiter, "Write", pipe, protocol)
+        return transport, protocol
+
+    async def _pipe_connected(
+        self, transport: Any, waiter: Any, side: str, pipe: Any, protocol: BaseProtocol
+    ) -> None:
+        # The waiter fires once connection_made() has run.
         try:
             await waiter
         except BaseException:
             transport.close()
             raise
         if self._debug:
-            logger.debug("Write pipe %r connected: (%r, %r)", pipe.fileno(), transport, protocol)
-        return transport, protocol
+            logger.debug("%s pipe %r connected: (%r, %r)", side, pipe.fileno(), transport, protocol)

@@ -138,18 +138,10 @@ class SubprocessMixin(BaseEventLoop):
         if not shell:
             raise ValueError("shell must be True")
         _check_text_args(bufsize, text, encoding, errors)
-        protocol = protocol_factory()
-        debug_log = None
-        if self._debug:
-            # Not the arguments: they may hold secrets (passwords) and be long.
-            debug_log = f"run shell command {cmd!r}"
-            self._log_subprocess(debug_log, stdin, stdout, stderr)
-        transport = await self._make_subprocess_transport(
-            protocol, cmd, True, stdin, stdout, stderr, bufsize, **kwargs
+        return await self._start_subprocess(
+            protocol_factory, cmd, True, "run shell command", cmd,
+            stdin, stdout, stderr, bufsize, kwargs,
         )
-        if debug_log is not None:
-            logger.info("%s: %r", debug_log, transport)
-        return transport, protocol
 
     async def subprocess_exec(  # type: ignore[override]
         self,
@@ -173,14 +165,32 @@ class SubprocessMixin(BaseEventLoop):
         if shell:
             raise ValueError("shell must be False")
         _check_text_args(bufsize, text, encoding, errors)
-        popen_args = (program, *args)
+        return await self._start_subprocess(
+            protocol_factory, (program, *args), False, "execute program", program,
+            stdin, stdout, stderr, bufsize, kwargs,
+        )
+
+    async def _start_subprocess(
+        self,
+        protocol_factory: Callable[[], SubprocessProtocol],
+        popen_args: Any,
+        shell: bool,
+        what: str,
+        name: Any,
+        stdin: Any,
+        stdout: Any,
+        stderr: Any,
+        bufsize: int,
+        kwargs: dict[str, Any],
+    ) -> tuple[_UnixSubprocessTransport, SubprocessProtocol]:
         protocol = protocol_factory()
         debug_log = None
         if self._debug:
-            debug_log = f"execute program {program!r}"
+            # Only the program or command: arguments may hold secrets and be long.
+            debug_log = f"{what} {name!r}"
             self._log_subprocess(debug_log, stdin, stdout, stderr)
         transport = await self._make_subprocess_transport(
-            protocol, popen_args, False, stdin, stdout, stderr, bufsize, **kwargs
+            protocol, popen_args, shell, stdin, stdout, stderr, bufsize, **kwargs
         )
         if debug_log is not None:
             logger.info("%s: %r", debug_log, transport)
