@@ -25,6 +25,7 @@ logger = logging.getLogger("asyncio")
 #: Seconds before accepting again after running out of fds or memory.
 ACCEPT_RETRY_DELAY = 1
 _PY312 = sys.version_info >= (3, 12)
+_PY313 = sys.version_info >= (3, 13)
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -42,9 +43,10 @@ class Server(AbstractServer):
                  ssl_shutdown_timeout: float | None = None) -> None:
         self._loop = loop
         self._sockets: list[Any] | None = sockets
-        # Weak: an abandoned transport must still be collectable (and warn).
+        # 3.13 keeps the clients (weakly: an abandoned transport must still be
+        # collectable, and warn); earlier versions only count them.
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._active_count = 0  # what 3.11 counts instead of the client set
+        self._active_count = 0
         self._waiters: list[Any] | None = []
         self._protocol_factory = protocol_factory
         self._backlog = backlog
@@ -60,18 +62,22 @@ class Server(AbstractServer):
 
     def _attach(self, transport: Any = None) -> None:
         assert self._sockets is not None
-        self._clients.add(transport)
-        self._active_count += 1
+        if _PY313:
+            self._clients.add(transport)
+        else:
+            self._active_count += 1
 
     def _detach(self, transport: Any = None) -> None:
-        if _PY312:
+        if _PY313:
             self._clients.discard(transport)
-            idle = len(self._clients) == 0
         else:
+            assert self._active_count > 0
             self._active_count -= 1
-            idle = self._active_count == 0
-        if idle and self._sockets is None:
+        if self._active() == 0 and self._sockets is None:
             self._wakeup()
+
+    def _active(self) -> int:
+        return len(self._clients) if _PY313 else self._active_count
 
     def _wakeup(self) -> None:
         waiters = self._waiters
@@ -130,7 +136,7 @@ class Server(AbstractServer):
         if fut is not None and not fut.done():
             fut.cancel()
             self._serving_forever_fut = None
-        if (len(self._clients) if _PY312 else self._active_count) == 0:
+        if self._active() == 0:
             self._wakeup()
 
     def close_clients(self) -> None:
