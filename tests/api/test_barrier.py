@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-
-def _bracket(obj: object) -> str:
-    m = re.fullmatch(r"<[\w.]+\.(\w+) object at 0x[0-9a-f]+ \[(.*)\]>", repr(obj))
-    assert m is not None, repr(obj)
-    return m.group(2)
+from sync_support import bracket
 
 
 def test_parties_must_be_positive(aio: ModuleType) -> None:
@@ -22,7 +16,7 @@ def test_parties_must_be_positive(aio: ModuleType) -> None:
             aio.Barrier(bad)
     b = aio.Barrier(3)
     assert (b.parties, b.n_waiting, b.broken) == (3, 0, False)
-    assert _bracket(b) == "filling, waiters:0/3"
+    assert bracket(b) == "filling, waiters:0/3"
 
 
 def test_trips_and_is_reusable(aio: ModuleType, loop: Any) -> None:
@@ -37,14 +31,14 @@ def test_trips_and_is_reusable(aio: ModuleType, loop: Any) -> None:
     async def main() -> None:
         tasks = [loop.create_task(party(n)) for n in "ab"]
         await aio.sleep(0)
-        trace.append(_bracket(barrier))
+        trace.append(bracket(barrier))
         trace.append(barrier.n_waiting)
         tasks.append(loop.create_task(party("c")))
         await aio.sleep(0)
-        trace.append(_bracket(barrier))
+        trace.append(bracket(barrier))
         for t in tasks:
             await t
-        trace.append(_bracket(barrier))
+        trace.append(bracket(barrier))
 
     loop.run_until_complete(main())
     assert trace == [
@@ -92,7 +86,7 @@ def test_abort(aio: ModuleType, loop: Any) -> None:
         tasks = [loop.create_task(party(n)) for n in "ab"]
         await aio.sleep(0)
         await barrier.abort()
-        trace.append(_bracket(barrier))
+        trace.append(bracket(barrier))
         trace.append((barrier.broken, barrier.n_waiting))
         for t in tasks:
             await t
@@ -120,15 +114,15 @@ def test_reset_breaks_waiters_then_refills(aio: ModuleType, loop: Any) -> None:
         a = loop.create_task(party("a"))
         await aio.sleep(0)
         await barrier.reset()
-        trace.append(_bracket(barrier))
+        trace.append(bracket(barrier))
         late = loop.create_task(party("late"))  # blocks until the reset is over
         await a
-        trace.append(_bracket(barrier))
+        trace.append(bracket(barrier))
         c = loop.create_task(party("c"))
         await late
         await c
         await barrier.reset()  # nobody waiting: straight back to filling
-        trace.append(_bracket(barrier))
+        trace.append(bracket(barrier))
 
     loop.run_until_complete(main())
     assert trace == [
@@ -149,7 +143,7 @@ def test_cancelled_party_leaves(aio: ModuleType, loop: Any) -> None:
         before = barrier.n_waiting
         t.cancel()
         await asyncio.gather(t, return_exceptions=True)
-        return [before, barrier.n_waiting, t.cancelled(), _bracket(barrier)]
+        return [before, barrier.n_waiting, t.cancelled(), bracket(barrier)]
 
     assert loop.run_until_complete(main()) == [1, 0, True, "filling, waiters:0/2"]
 

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-
-def _bracket(obj: object) -> str:
-    m = re.fullmatch(r"<[\w.]+\.(\w+) object at 0x[0-9a-f]+ \[(.*)\]>", repr(obj))
-    assert m is not None, repr(obj)
-    return m.group(2)
+from sync_support import bracket
 
 
 def test_needs_the_lock(aio: ModuleType, loop: Any) -> None:
@@ -56,10 +50,10 @@ def test_notify_order_and_repr(aio: ModuleType, loop: Any) -> None:
     async def main() -> None:
         tasks = [loop.create_task(waiter(i)) for i in range(5)]
         await aio.sleep(0)
-        trace.append(_bracket(cond))
+        trace.append(bracket(cond))
         async with cond:
             cond.notify()
-            trace.append(_bracket(cond))
+            trace.append(bracket(cond))
         await aio.sleep(0)
         await aio.sleep(0)
         async with cond:
@@ -72,7 +66,7 @@ def test_notify_order_and_repr(aio: ModuleType, loop: Any) -> None:
             cond.notify(10)  # the woken ones are not notified twice
         for t in tasks:
             await t
-        trace.append(_bracket(cond))
+        trace.append(bracket(cond))
 
     loop.run_until_complete(main())
     assert trace == [
@@ -129,7 +123,7 @@ def test_cancelled_wait_reacquires_the_lock(aio: ModuleType, loop: Any) -> None:
             await t
         except asyncio.CancelledError:
             pass
-        return [t.cancelled(), cond.locked(), _bracket(cond)]
+        return [t.cancelled(), cond.locked(), bracket(cond)]
 
     assert loop.run_until_complete(main()) == [True, False, "unlocked"]
 

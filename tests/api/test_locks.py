@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import weakref
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-
-def _bracket(obj: object) -> str:
-    """The ``[...]`` part of a primitive's repr, after checking its shape."""
-    m = re.fullmatch(r"<[\w.]+\.(\w+) object at 0x[0-9a-f]+ \[(.*)\]>", repr(obj))
-    assert m is not None, repr(obj)
-    assert m.group(1) == type(obj).__name__
-    return m.group(2)
+from sync_support import bracket
 
 
 @pytest.mark.parametrize("name", ["Lock", "Event", "Condition", "Semaphore",
@@ -26,8 +18,7 @@ def test_no_loop_parameter(aio: ModuleType, name: str) -> None:
     args = (1,) if name == "Barrier" else ()
     with pytest.raises(TypeError) as info:
         cls(*args, loop=None)
-    owner = {"BoundedSemaphore": "BoundedSemaphore"}.get(name, name)
-    assert str(info.value) == f"{owner}.__init__() got an unexpected keyword argument 'loop'"
+    assert str(info.value) == f"{name}.__init__() got an unexpected keyword argument 'loop'"
 
 
 def test_primitives_are_weakly_referenceable(aio: ModuleType) -> None:
@@ -47,19 +38,19 @@ def test_public_exception_classes_are_asyncios(aio: ModuleType) -> None:
 
 def test_lock_repr(aio: ModuleType, loop: Any) -> None:
     lock = aio.Lock()
-    assert _bracket(lock) == "unlocked"
+    assert bracket(lock) == "unlocked"
 
     async def main() -> list[str]:
         seen = []
         await lock.acquire()
-        seen.append(_bracket(lock))
+        seen.append(bracket(lock))
         t = loop.create_task(lock.acquire())
         await aio.sleep(0)
-        seen.append(_bracket(lock))
+        seen.append(bracket(lock))
         lock.release()
-        seen.append(_bracket(lock))
+        seen.append(bracket(lock))
         await t
-        seen.append(_bracket(lock))
+        seen.append(bracket(lock))
         return seen
 
     assert loop.run_until_complete(main()) == [
@@ -158,7 +149,7 @@ def test_lock_cancelled_waiter_is_skipped(aio: ModuleType, loop: Any) -> None:
         await aio.sleep(0)
         a.cancel()
         await aio.sleep(0)
-        assert _bracket(lock) == "locked, waiters:1"
+        assert bracket(lock) == "locked, waiters:1"
         lock.release()
         await b
         assert a.cancelled()
@@ -204,7 +195,7 @@ def test_lock_all_waiters_cancelled_lets_newcomer_jump(aio: ModuleType, loop: An
         # a's future is cancelled but a has not run yet: the lock is free
         # and every waiter is cancelled, so this does not block.
         got = await lock.acquire()
-        state = _bracket(lock)
+        state = bracket(lock)
         try:
             await a
         except BaseException as e:
@@ -326,7 +317,7 @@ def test_uncontended_use_does_not_bind(aio: ModuleType) -> None:
 
 def test_event_repr_and_state(aio: ModuleType, loop: Any) -> None:
     ev = aio.Event()
-    assert _bracket(ev) == "unset"
+    assert bracket(ev) == "unset"
     assert not ev.is_set()
 
     async def main() -> list[str]:
@@ -334,14 +325,14 @@ def test_event_repr_and_state(aio: ModuleType, loop: Any) -> None:
         t1 = loop.create_task(ev.wait())
         t2 = loop.create_task(ev.wait())
         await aio.sleep(0)
-        seen.append(_bracket(ev))
+        seen.append(bracket(ev))
         ev.set()
-        seen.append(_bracket(ev))
+        seen.append(bracket(ev))
         assert await t1 is True
         assert await t2 is True
-        seen.append(_bracket(ev))
+        seen.append(bracket(ev))
         ev.clear()
-        seen.append(_bracket(ev))
+        seen.append(bracket(ev))
         return seen
 
     assert loop.run_until_complete(main()) == [
@@ -390,7 +381,7 @@ def test_event_cancelled_waiter(aio: ModuleType, loop: Any) -> None:
         await aio.sleep(0)
         t1.cancel()
         await aio.sleep(0)
-        state = _bracket(ev)
+        state = bracket(ev)
         ev.set()
         return [state, t1.cancelled(), await t2]
 

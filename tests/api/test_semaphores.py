@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-
-def _bracket(obj: object) -> str:
-    m = re.fullmatch(r"<[\w.]+\.(\w+) object at 0x[0-9a-f]+ \[(.*)\]>", repr(obj))
-    assert m is not None, repr(obj)
-    return m.group(2)
+from sync_support import bracket
 
 
 def test_initial_value_checks(aio: ModuleType) -> None:
@@ -41,30 +35,30 @@ def test_bounded_release_too_many(aio: ModuleType, loop: Any) -> None:
     loop.run_until_complete(main())
     plain = aio.Semaphore(1)
     plain.release()
-    assert _bracket(plain) == "unlocked, value:2"
+    assert bracket(plain) == "unlocked, value:2"
 
 
 def test_repr_and_locked(aio: ModuleType, loop: Any) -> None:
     sem = aio.Semaphore(1)
-    assert _bracket(sem) == "unlocked, value:1"
+    assert bracket(sem) == "unlocked, value:1"
 
     async def main() -> list[Any]:
         seen: list[Any] = []
         await sem.acquire()
-        seen += [_bracket(sem), sem.locked()]
+        seen += [bracket(sem), sem.locked()]
         t1 = loop.create_task(sem.acquire())
         t2 = loop.create_task(sem.acquire())
         await aio.sleep(0)
-        seen.append(_bracket(sem))
+        seen.append(bracket(sem))
         sem.release()
-        seen += [_bracket(sem), sem.locked()]
+        seen += [bracket(sem), sem.locked()]
         await t1
-        seen.append(_bracket(sem))
+        seen.append(bracket(sem))
         t2.cancel()
         await aio.sleep(0)
-        seen.append(_bracket(sem))
+        seen.append(bracket(sem))
         sem.release()
-        seen += [_bracket(sem), sem.locked()]
+        seen += [bracket(sem), sem.locked()]
         return seen
 
     assert loop.run_until_complete(main()) == [
@@ -94,7 +88,7 @@ def test_fifo_and_async_with(aio: ModuleType, loop: Any) -> None:
 
     loop.run_until_complete(main())
     assert trace == ["a+", "b+", "a-", "b-", "c+", "d+", "c-", "d-", "e+", "e-"]
-    assert _bracket(sem) == "unlocked, value:2"
+    assert bracket(sem) == "unlocked, value:2"
 
 
 def test_new_acquirer_waits_behind_woken_waiters(aio: ModuleType, loop: Any) -> None:
@@ -113,7 +107,7 @@ def test_new_acquirer_waits_behind_woken_waiters(aio: ModuleType, loop: Any) -> 
         late = loop.create_task(taker("late"))
         await a
         await late
-        trace.append(_bracket(sem))
+        trace.append(bracket(sem))
 
     loop.run_until_complete(main())
     assert trace == ["a", "late", "locked"]
@@ -141,7 +135,7 @@ def test_woken_then_cancelled_hands_slot_on(aio: ModuleType, loop: Any) -> None:
                 sem.release()
             await t
         trace.append(f"a.cancelled={tasks[0].cancelled()}")
-        trace.append(_bracket(sem))
+        trace.append(bracket(sem))
 
     loop.run_until_complete(main())
     assert trace == ["a cancelled", "b acquired", "c acquired", "a.cancelled=True", "locked"]
@@ -156,9 +150,9 @@ def test_cancel_waiting_acquire(aio: ModuleType, loop: Any) -> None:
         await aio.sleep(0)
         t.cancel()
         await aio.sleep(0)
-        out = [t.cancelled(), _bracket(sem)]
+        out = [t.cancelled(), bracket(sem)]
         sem.release()
-        out.append(_bracket(sem))
+        out.append(bracket(sem))
         return out
 
     assert loop.run_until_complete(main()) == [True, "locked", "unlocked, value:1"]
@@ -188,7 +182,7 @@ def test_acquire_does_not_hang(aio: ModuleType, loop: Any) -> None:
             except asyncio.CancelledError:
                 pass
         await sem.acquire()
-        return _bracket(sem)
+        return bracket(sem)
 
     assert loop.run_until_complete(main()) == "locked"
 
@@ -206,9 +200,9 @@ def test_release_wakes_many_in_order(aio: ModuleType, loop: Any) -> None:
         await aio.sleep(0)
         for _ in range(3):
             sem.release()
-        trace.append(_bracket(sem))
+        trace.append(bracket(sem))
         await aio.sleep(0)
-        trace.append(_bracket(sem))
+        trace.append(bracket(sem))
         sem.release()
         for t in tasks:
             await t
@@ -305,4 +299,4 @@ def test_async_with_exit_checks_like_release(aio: ModuleType, loop: Any) -> None
         loop.run_until_complete(over_release())
     with pytest.raises(RuntimeError, match=r"^Lock is not acquired\.$"):
         loop.run_until_complete(double_release())
-    assert _bracket(bounded) == "unlocked, value:1"
+    assert bracket(bounded) == "unlocked, value:1"

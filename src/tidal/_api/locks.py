@@ -28,6 +28,8 @@ __all__ = (
 )
 
 _T = TypeVar("_T")
+# 3.13 reworked Semaphore.acquire's hand-over of slots (CPython gh-90155).
+_PY313 = sys.version_info >= (3, 13)
 
 
 def _overrides(cls: type, base: type, names: tuple[str, ...]) -> bool:
@@ -384,22 +386,21 @@ class Semaphore(LoopBound):
         """True if ``acquire()`` would block (no slot, or earlier waiters)."""
         return self._value == 0 or any(not w.cancelled() for w in (self._waiters or ()))
 
-    if sys.version_info >= (3, 13):
-
-        async def acquire(self) -> Literal[True]:
-            """Take a slot, waiting (FIFO) while none is free."""
-            if not self.locked():
-                self._value -= 1
-                return True
-            waiters = self._waiters
-            if waiters is None:
-                waiters = self._waiters = deque()
-            loop = self._loop
-            if self._native and loop._thread_id == get_ident():
-                fut = Future(loop=loop)
-            else:
-                fut = self._new_waiter()
-            waiters.append(fut)
+    async def acquire(self) -> Literal[True]:
+        """Take a slot, waiting (FIFO) while none is free."""
+        if not self.locked():
+            self._value -= 1
+            return True
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = deque()
+        loop = self._loop
+        if self._native and loop._thread_id == get_ident():
+            fut = Future(loop=loop)
+        else:
+            fut = self._new_waiter()
+        waiters.append(fut)
+        if _PY313:
             try:
                 try:
                     await fut
@@ -417,37 +418,20 @@ class Semaphore(LoopBound):
                     if not self._wake_up_next():
                         break
             return True
-
-    else:
-
-        async def acquire(self) -> Literal[True]:
-            """Take a slot, waiting (FIFO) while none is free."""
-            if not self.locked():
-                self._value -= 1
-                return True
-            waiters = self._waiters
-            if waiters is None:
-                waiters = self._waiters = deque()
-            loop = self._loop
-            if self._native and loop._thread_id == get_ident():
-                fut = Future(loop=loop)
-            else:
-                fut = self._new_waiter()
-            waiters.append(fut)
+        try:
             try:
-                try:
-                    await fut
-                finally:
-                    waiters.remove(fut)
-            except CancelledError:
-                if not fut.cancelled():
-                    # Woken, then cancelled: return the slot and hand it on.
-                    self._value += 1
-                    self._wake_up_next()
-                raise
-            if self._value > 0:
+                await fut
+            finally:
+                waiters.remove(fut)
+        except CancelledError:
+            if not fut.cancelled():
+                # Woken, then cancelled: return the slot and hand it on.
+                self._value += 1
                 self._wake_up_next()
-            return True
+            raise
+        if self._value > 0:
+            self._wake_up_next()
+        return True
 
     def release(self) -> None:
         """Return a slot, waking the first waiting task if there is one."""

@@ -20,6 +20,7 @@ import heapq
 import sys
 from asyncio import QueueEmpty, QueueFull
 from collections import deque
+from collections.abc import Callable
 from types import GenericAlias
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -180,32 +181,33 @@ class Queue(LoopBound, Generic[_T]):
             try:
                 await putter
             except BaseException:
-                self._drop_putter(putter)
+                self._drop_waiter(putter, self._putters, self.full)
                 raise
             maxsize = self._maxsize
             if maxsize <= 0 or not len(self._queue) >= maxsize:
                 return self.put_nowait(item)
 
-    async def _wait_for_room(self) -> None:
-        # One wait of the routed put().
-        putter = self._new_waiter()
-        self._putters.append(putter)
+    async def _wait_routed(self, waiters: deque[Any], blocked: Callable[[], bool]) -> None:
+        # One wait of the routed put() (get()): *waiters* is the putters
+        # (getters) deque, *blocked* is full (empty).
+        waiter = self._new_waiter()
+        waiters.append(waiter)
         try:
-            await putter
+            await waiter
         except BaseException:
-            self._drop_putter(putter)
+            self._drop_waiter(waiter, waiters, blocked)
             raise
 
-    def _drop_putter(self, putter: Any) -> None:
-        # put() failed (was cancelled) while waiting with *putter*.
-        putter.cancel()  # in case it is still pending
+    def _drop_waiter(self, waiter: Any, waiters: deque[Any], blocked: Callable[[], bool]) -> None:
+        # put() (get()) failed, typically cancelled, while waiting on *waiter*.
+        waiter.cancel()  # in case it is still pending
         try:
-            self._putters.remove(putter)
+            waiters.remove(waiter)
         except ValueError:
-            pass  # already taken off by get_nowait() or shutdown()
-        if not self.full() and not putter.cancelled():
-            # Woken by a get() but we will not use the room: pass it on.
-            self._wakeup_next(self._putters)
+            pass  # already taken off by get_nowait() (put_nowait()) or shutdown()
+        if not blocked() and not waiter.cancelled():
+            # Woken, but we will not use the room (item): pass the wakeup on.
+            self._wakeup_next(waiters)
 
     async def _put_routed(self, item: _T) -> None:
         # put() exactly as asyncio does it, for subclasses that override
@@ -213,7 +215,7 @@ class Queue(LoopBound, Generic[_T]):
         while self.full():
             if self._is_shutdown:
                 raise QueueShutDown
-            await self._wait_for_room()
+            await self._wait_routed(self._putters, self.full)
         return self.put_nowait(item)
 
     def put_nowait(self, item: _T) -> None:
@@ -250,38 +252,17 @@ class Queue(LoopBound, Generic[_T]):
             try:
                 await getter
             except BaseException:
-                self._drop_getter(getter)
+                self._drop_waiter(getter, self._getters, self.empty)
                 raise
             if self._queue:
                 return self.get_nowait()
-
-    async def _wait_for_item(self) -> None:
-        # One wait of the routed get().
-        getter = self._new_waiter()
-        self._getters.append(getter)
-        try:
-            await getter
-        except BaseException:
-            self._drop_getter(getter)
-            raise
-
-    def _drop_getter(self, getter: Any) -> None:
-        # get() failed (was cancelled) while waiting with *getter*.
-        getter.cancel()  # in case it is still pending
-        try:
-            self._getters.remove(getter)
-        except ValueError:
-            pass  # already taken off by put_nowait() or shutdown()
-        if not self.empty() and not getter.cancelled():
-            # Woken by a put() but we will not take the item: pass it on.
-            self._wakeup_next(self._getters)
 
     async def _get_routed(self) -> _T:
         # get() exactly as asyncio does it (see _put_routed).
         while self.empty():
             if self._is_shutdown and self.empty():
                 raise QueueShutDown
-            await self._wait_for_item()
+            await self._wait_routed(self._getters, self.empty)
         return self.get_nowait()
 
     def get_nowait(self) -> _T:
