@@ -508,3 +508,28 @@ def test_bound_loop_running_in_another_thread(aio: ModuleType, loop: Any) -> Non
         owner.call_soon_threadsafe(stop.set)
         thread.join(5)
         owner.close()
+
+
+def test_overridden_create_future_is_used(aio: ModuleType, loop: Any) -> None:
+    made: list[Any] = []
+
+    class Loop(type(loop)):  # type: ignore[misc]
+        def create_future(self) -> Any:
+            fut = super().create_future()
+            made.append(fut)
+            return fut
+
+    lp = Loop()
+    try:
+        ev = aio.Event()
+
+        async def main() -> None:
+            t = lp.create_task(ev.wait())
+            await aio.sleep(0)
+            ev.set()
+            await t
+
+        lp.run_until_complete(main())
+    finally:
+        lp.close()
+    assert len(made) == 1

@@ -20,7 +20,7 @@ all asyncio's check establishes.  It is cheap where asking for the running
 loop is not: on 3.11 that lookup makes a ``getpid()`` system call.  Anything
 else (first use, foreign loops, a call from the wrong loop or thread) goes
 through :meth:`LoopBound._new_waiter`, asyncio's full check, and the loop's own
-``create_future()`` unless the loop is tidal's.
+``create_future()`` unless the loop is tidal's and does not override it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 
 from tidal._core import _aio
 from tidal._core.futures import Future
+from tidal._core.loop import BaseEventLoop
 
 __all__ = ("LoopBound", "get_ident", "running_loop")
 
@@ -40,6 +41,16 @@ get_ident = threading.get_ident
 
 # Two threads may race to bind the same object; the first one wins.
 _bind_lock = threading.Lock()
+
+
+def _makes_tidal_futures(loop: Any) -> bool:
+    # A tidal loop whose create_future() is tidal's own (not overridden on
+    # its class or on the instance): its waiters can be built directly.
+    return (
+        isinstance(loop, BaseEventLoop)
+        and type(loop).create_future is BaseEventLoop.create_future
+        and "create_future" not in getattr(loop, "__dict__", ())
+    )
 
 
 class LoopBound:
@@ -58,7 +69,7 @@ class LoopBound:
             with _bind_lock:
                 if self._loop is None:
                     self._loop = loop
-                    self._native = getattr(loop, "_tidal_ready", None) is not None
+                    self._native = _makes_tidal_futures(loop)
         if loop is not self._loop:
             raise RuntimeError(f"{self!r} is bound to a different event loop")
 
