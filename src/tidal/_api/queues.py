@@ -76,7 +76,8 @@ class Queue(LoopBound, Generic[_T]):
 
     #: True unless a subclass overrides one of the ``_ROUTED`` methods.
     _standard: ClassVar[bool] = True
-    #: True while ``_queue`` is a deque used through ``_put``/``_get`` as Queue does.
+    #: True when the storage hooks are Queue's own: put()/get() then use the
+    #: ``_queue`` deque directly instead of calling ``_put``/``_get``.
     _deque: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
