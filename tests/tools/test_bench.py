@@ -91,9 +91,16 @@ def test_plan_interleaves_runtimes() -> None:
     rts = [get_runtime("asyncio"), get_runtime("tidal")]
     steps = [(w.name, r) for w, r in runner.plan([wl, floor], rts, repeat=2)]
     assert steps == [
-        ("call_soon", "asyncio"), ("call_soon", "tidal"),
-        ("call_soon", "asyncio"), ("call_soon", "tidal"),
-        ("floor_callback", "raw"), ("floor_callback", "raw"),
+        ("call_soon", "asyncio"), ("call_soon", "tidal"), ("floor_callback", "raw"),
+        ("call_soon", "asyncio"), ("call_soon", "tidal"), ("floor_callback", "raw"),
+    ]
+    # A floor shared by two workloads is measured once; one alone gets its own rounds.
+    echo = [registry.get_workload(n) for n in (
+        "tcp_echo_streams_1k", "floor_tcp_echo_1k", "tcp_echo_protocols_1k", "floor_deque")]
+    steps = [(w.name, r) for w, r in runner.plan(echo, rts[:1], repeat=1)]
+    assert steps == [
+        ("tcp_echo_streams_1k", "asyncio"), ("floor_tcp_echo_1k", "raw"),
+        ("tcp_echo_protocols_1k", "asyncio"), ("floor_deque", "raw"),
     ]
 
 

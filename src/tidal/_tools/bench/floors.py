@@ -419,11 +419,11 @@ _floor("floor_socketpair", "raw socketpair rt", floor_socketpair, 50_000, 5_000)
 for _size in (1, 16, 64):
     _floor(
         f"floor_tcp_echo_{_size}k", f"epoll echo server, {_size} KiB", _raw_echo(_size * 1024),
-        2_000, 150, metrics=(REQ_PER_S,), in_process_repeats=False, quick=_size == 1,
+        1_000, 150, metrics=(REQ_PER_S,), in_process_repeats=False, quick=_size == 1,
         timeout=60,
     )
 _floor(
-    "floor_http", "epoll HTTP server", floor_http, 2_000, 150, metrics=(REQ_PER_S,),
+    "floor_http", "epoll HTTP server", floor_http, 1_000, 150, metrics=(REQ_PER_S,),
     in_process_repeats=False, timeout=60,
 )
 _floor(

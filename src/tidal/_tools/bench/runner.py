@@ -77,12 +77,26 @@ def select_runtimes(names: Sequence[str] | None) -> tuple[list[Runtime], list[Ru
 def plan(
     workloads: Sequence[Workload], runtimes: Sequence[Runtime], repeat: int,
 ) -> Iterator[tuple[Workload, str]]:
-    """(workload, runtime name) in run order: A B C D, A B C D, ... per workload."""
+    """(workload, runtime name) in run order: A B C D F, A B C D F, ... per workload.
+
+    A workload's floor (F) takes part in its rounds, so that the floor sees
+    the same machine as the runtimes it bounds even when the load changes.
+    """
+    by_name = {wl.name: wl for wl in workloads}
+    placed: set[str] = set()
     for wl in workloads:
+        if wl.name in placed:
+            continue
+        floor = by_name.get(wl.floor) if wl.floor and not wl.raw else None
+        if floor is not None and floor.name in placed:
+            floor = None  # already measured with another workload
+        placed.update({wl.name} | ({floor.name} if floor else set()))
         names = [RAW] if wl.raw else [rt.name for rt in runtimes]
         for _ in range(repeat):
             for name in names:
                 yield wl, name
+            if floor is not None:
+                yield floor, RAW
 
 
 def run_one(wl: Workload, runtime: str, n: int, inner: int, timeout: float) -> dict[str, Any]:

@@ -191,7 +191,7 @@ for _api in ("streams", "protocols"):
                 f"{CONNECTIONS} connections from a client process, one request in "
                 "flight on each; requests per second."
             )),
-            2_000, 150, metrics=(REQ_PER_S,), floor=f"floor_tcp_echo_{_size // 1024}k",
+            1_000, 150, metrics=(REQ_PER_S,), floor=f"floor_tcp_echo_{_size // 1024}k",
             in_process_repeats=False, quick=_size == 1024, timeout=60,
         ))
     register(Workload(
@@ -201,6 +201,6 @@ for _api in ("streams", "protocols"):
             f"{CONNECTIONS} connections from a raw-socket client process, one request "
             "in flight on each; requests per second."
         )),
-        2_000, 150, metrics=(REQ_PER_S,), floor="floor_http",
+        1_000, 150, metrics=(REQ_PER_S,), floor="floor_http",
         in_process_repeats=False, timeout=60,
     ))
