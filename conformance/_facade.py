@@ -44,9 +44,10 @@ class AsyncioFacade(types.ModuleType):
         # sets and deletes names on it like on any module).
         if name in TIDAL_NAMES:
             return getattr(tidal, name)
-        if name in _PUBLIC:
-            FALLTHROUGH.add(name)
-        return getattr(asyncio, name)
+        value = getattr(asyncio, name)
+        if name in _PUBLIC and not getattr(value, "__module__", "").startswith("tidal"):
+            FALLTHROUGH.add(name)  # (DefaultEventLoopPolicy is tidal's here)
+        return value
 
     def __dir__(self) -> list[str]:
         return sorted(set(dir(asyncio)) | TIDAL_NAMES)
