@@ -181,8 +181,7 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
     """
     nargs = len(coros_or_futures)
     if not nargs:
-        loop = get_event_loop()
-        empty = loop.create_future()
+        empty = get_event_loop().create_future()
         empty.set_result([])
         return empty
     try:
@@ -192,36 +191,50 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
         seen = {}  # unhashable: the lookup below raises where asyncio does
     children: list[Any] = []
     outer: Any = None
+    loop: Any = None  # the first child's; every other one must share it
     create_task: Any = None
     nfuts = 0
     try:
         for arg in coros_or_futures:
-            if seen is None and create_task is not None and arg.__class__ is CoroutineType:
-                # The hot path: a coroutine, wrapped in a plain tidal Task.
-                try:
-                    fut = create_task(arg)
-                except RuntimeError:
-                    arg.close()
-                    raise
-                fut._log_destroy_pending = False
-                nfuts += 1
-                children.append(fut)
-                if fut.__class__ is Task and fut._state is _PENDING:
-                    record = _new(_ChildDone)
-                    record._outer = outer
-                    record._child = fut
-                    callbacks = fut._callbacks
-                    if callbacks is None:
-                        fut._callbacks = [record]
-                    else:
-                        callbacks.append(record)
+            if seen is None and outer is not None:
+                # The hot paths: a plain tidal task/future, or a coroutine.
+                cls = arg.__class__
+                if cls is Task or cls is Future:
+                    if arg._loop is not loop:
+                        raise ValueError(
+                            "The future belongs to a different loop than "
+                            "the one specified as the loop argument"
+                        )
+                    fut = arg
+                elif cls is CoroutineType:
+                    try:
+                        fut = create_task(arg)
+                    except RuntimeError:
+                        arg.close()
+                        raise
+                    fut._log_destroy_pending = False
                 else:
-                    _attach(outer, fut)
-                continue
+                    fut = None
+                if fut is not None:
+                    nfuts += 1
+                    children.append(fut)
+                    cls = fut.__class__
+                    if (cls is Task or cls is Future) and fut._state is _PENDING:
+                        record = _new(_ChildDone)
+                        record._outer = outer
+                        record._child = fut
+                        callbacks = fut._callbacks
+                        if callbacks is None:
+                            fut._callbacks = [record]
+                        else:
+                            callbacks.append(record)
+                    else:
+                        _attach(outer, fut)
+                    continue
             if seen is not None and arg in seen:
                 children.append(seen[arg])
                 continue
-            fut = ensure_future(arg, loop=None if outer is None else outer._loop)
+            fut = ensure_future(arg, loop=loop)
             if fut is not arg:
                 # Made here, for an argument the caller cannot reach:
                 # no "destroyed but pending" warning for it.
