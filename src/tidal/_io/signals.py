@@ -169,4 +169,7 @@ class SignalMixin(BaseEventLoop):
                 ResourceWarning, source=self,
             )
             self._signal_handlers.clear()
+            # The wakeup fd still names our pipe: keeping it open means a
+            # late signal cannot write into some other file reusing the fd.
+            return
         self._close_signal_pipe()
