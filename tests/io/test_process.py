@@ -323,3 +323,16 @@ def test_communicate_without_input_and_stdin_pipe(aio: ModuleType, loop: Any) ->
 
     expected = (b"", None) if closes_stdin else "timeout"
     assert loop.run_until_complete(main()) == expected
+
+
+def test_loop_in_another_thread(aio: ModuleType) -> None:
+    # No SIGCHLD handler is needed, so a loop outside the main thread works.
+    import concurrent.futures
+
+    async def main() -> tuple[Any, int]:
+        proc = await aio.create_subprocess_shell("echo thread; exit 2", stdout=PIPE)
+        out, _ = await proc.communicate()
+        return out, proc.returncode
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(aio.run, main()).result(timeout=20) == (b"thread\n", 2)
