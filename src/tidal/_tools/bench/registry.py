@@ -30,6 +30,7 @@ __all__ = (
     "Runtime",
     "Workload",
     "all_workloads",
+    "countdown",
     "get_runtime",
     "get_workload",
     "register",
@@ -199,6 +200,19 @@ def _all_tasks(loop: Any) -> list[Any]:
     import asyncio
 
     return list(asyncio.all_tasks(loop))
+
+
+def countdown(loop: Any, n: int) -> tuple[Any, Callable[[], None]]:
+    """A future of *loop* and a callback that completes it on its *n*-th call."""
+    done = loop.create_future()
+    left = [n]
+
+    def tick() -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            done.set_result(None)
+
+    return done, tick
 
 
 def run_main(

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from tidal._tools.bench.registry import US_PER_OP, Workload, register, run_main
+from tidal._tools.bench.registry import US_PER_OP, Workload, countdown, register, run_main
 
 
 def event_pingpong(aio: Any, factory: Any, n: int) -> dict[str, float]:
@@ -65,13 +65,7 @@ def call_soon_threadsafe(aio: Any, factory: Any, n: int) -> dict[str, float]:
 
     async def main() -> float:
         loop = aio.get_running_loop()
-        done = loop.create_future()
-        left = [n]
-
-        def callback() -> None:
-            left[0] -= 1
-            if left[0] == 0:
-                done.set_result(None)
+        done, callback = countdown(loop, n)
 
         def poster() -> None:
             post = loop.call_soon_threadsafe

@@ -15,6 +15,7 @@ from tidal._tools.bench.registry import (
     US_PER_OP,
     Metric,
     Workload,
+    countdown,
     register,
     run_main,
 )
@@ -71,15 +72,9 @@ def call_soon(aio: Any, factory: Any, n: int) -> dict[str, float]:
 
     async def main() -> float:
         loop = aio.get_running_loop()
-        done = loop.create_future()
+        done, callback = countdown(loop, n)
         schedule = loop.call_soon
-        left = [n]
         unscheduled = [n]
-
-        def callback() -> None:
-            left[0] -= 1
-            if left[0] == 0:
-                done.set_result(None)
 
         def next_batch() -> None:
             # Callbacks scheduled while the loop runs this one run on its next
@@ -117,14 +112,7 @@ def call_later(aio: Any, factory: Any, n: int) -> dict[str, float]:
 
     async def main() -> float:
         loop = aio.get_running_loop()
-        done = loop.create_future()
-        left = [n]
-
-        def fire() -> None:
-            left[0] -= 1
-            if left[0] == 0:
-                done.set_result(None)
-
+        done, fire = countdown(loop, n)
         arm = loop.call_later
         start = time.perf_counter()
         for delay in delays:
