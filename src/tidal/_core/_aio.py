@@ -10,7 +10,9 @@ once here so the hot paths touch a local dict rather than calling functions.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import weakref
 from asyncio import events as _events
 from asyncio import tasks as _tasks
@@ -61,10 +63,37 @@ def unregister_eager_task(task: object) -> None:
     _eager.discard(task)
 
 
-#: Set (or clear, with None) the loop asyncio.get_running_loop() returns.
-set_running_loop: Callable[[Any], None] = _events._set_running_loop
-#: The running loop of this thread, or None.
-get_running_loop_or_none: Callable[[], Any] = _events._get_running_loop
+if sys.version_info >= (3, 12):
+    #: Set (or clear, with None) the loop asyncio.get_running_loop() returns.
+    set_running_loop: Callable[[Any], None] = _events._set_running_loop
+    #: The running loop of this thread, or None.
+    get_running_loop_or_none: Callable[[], Any] = _events._get_running_loop
+else:
+    # 3.11's lookup makes a getpid() system call each time (~165 ns here) to
+    # ignore a loop inherited through fork().  tidal loops also record
+    # themselves in a thread-local, cleared in a forked child, and answer from
+    # it; anything else falls through to asyncio's lookup.
+    class _Running(threading.local):
+        loop: Any = None
+
+    _running = _Running()
+
+    def set_running_loop(loop: Any) -> None:
+        """Set (or clear, with None) the loop asyncio.get_running_loop() returns."""
+        _events._set_running_loop(loop)
+        _running.loop = loop
+
+    def get_running_loop_or_none() -> Any:
+        """The running loop of this thread, or None."""
+        loop = _running.loop
+        if loop is not None:
+            return loop
+        return _events._get_running_loop()
+
+    def _forget_after_fork() -> None:
+        _running.loop = None
+
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def snapshot_tasks() -> list[Any]:
