@@ -31,7 +31,8 @@ from types import CoroutineType, GeneratorType, GenericAlias
 from typing import Any, ClassVar, Generic, TextIO, TypeVar
 
 from tidal._core import _aio
-from tidal._core.futures import _FINISHED, _PENDING, Future
+from tidal._core.events import get_event_loop, get_running_loop
+from tidal._core.futures import _FINISHED, _PENDING, Future, isfuture
 
 __all__ = ("Task", "current_task", "all_tasks", "iscoroutine")
 
@@ -430,8 +431,6 @@ def _fail_step(task: Task[Any], message: str) -> None:
 def current_task(loop: Any = None) -> Any:
     """The task running on *loop* (default: the running loop), or None."""
     if loop is None:
-        from tidal._core.events import get_running_loop
-
         loop = get_running_loop()
     return _current_tasks.get(loop)
 
@@ -446,16 +445,12 @@ def _loop_of(fut: Any) -> Any:
 def all_tasks(loop: Any = None) -> set[Any]:
     """The set of not-yet-done tasks of *loop* (default: the running loop)."""
     if loop is None:
-        from tidal._core.events import get_running_loop
-
         loop = get_running_loop()
     return {t for t in _aio.snapshot_tasks() if _loop_of(t) is loop and not t.done()}
 
 
 def ensure_future(coro_or_future: Any, *, loop: Any = None) -> Any:
     """A future for *coro_or_future*: futures pass through, coroutines become tasks."""
-    from tidal._core.futures import isfuture
-
     if isfuture(coro_or_future):
         if loop is not None and loop is not _loop_of(coro_or_future):
             raise ValueError(
@@ -470,8 +465,6 @@ def ensure_future(coro_or_future: Any, *, loop: Any = None) -> Any:
         else:
             raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
     if loop is None:
-        from tidal._core.events import get_event_loop
-
         loop = get_event_loop()
     try:
         return loop.create_task(coro_or_future)
