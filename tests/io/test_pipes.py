@@ -450,25 +450,38 @@ def test_protocol_accessors(loop: Any, fds_checked: None) -> None:
     loop.run_until_complete(main())
 
 
-def test_pause_writing_failure_is_reported(loop: Any, fds_checked: None) -> None:
+def test_flow_control_failures_are_reported(loop: Any, fds_checked: None) -> None:
     errors: list[dict[str, Any]] = []
 
     class Failing(Recorder):
         def pause_writing(self) -> None:
             raise ZeroDivisionError
 
+        def resume_writing(self) -> None:
+            raise KeyError
+
     async def main() -> None:
         loop.set_exception_handler(lambda lp, ctx: errors.append(ctx))
         r, w = os.pipe()
         tr, proto = await loop.connect_write_pipe(lambda: Failing(loop), open(w, "wb", 0))
         tr.write(b"p" * 200_000)
-        tr.abort()
+        os.set_blocking(r, False)
+        while tr.get_write_buffer_size():
+            try:
+                os.read(r, 1 << 16)
+            except BlockingIOError:
+                await asyncio.sleep(0)
+        tr.close()
         await proto.done
         os.close(r)
 
     loop.run_until_complete(main())
-    assert [e["message"] for e in errors] == ["protocol.pause_writing() failed"]
+    assert [e["message"] for e in errors] == [
+        "protocol.pause_writing() failed", "protocol.resume_writing() failed",
+    ]
     assert isinstance(errors[0]["exception"], ZeroDivisionError)
+    assert isinstance(errors[1]["exception"], KeyError)
+    assert errors[0]["protocol"].__class__.__name__ == "Failing"
 
 
 def test_data_received_error_keeps_transport_open(loop: Any, fds_checked: None) -> None:
