@@ -184,3 +184,14 @@ def test_version_and_help(tmp_path: Path) -> None:
     assert "run" in done.stdout and "bench" in done.stdout
     done = tidal("run", "--help", cwd=tmp_path)
     assert done.returncode == 0 and "-m module" in done.stdout
+
+
+def test_keyboard_interrupt_ends_like_python(tmp_path: Path) -> None:
+    # python re-raises SIGINT on itself so the parent sees "killed by ^C".
+    write(tmp_path / "ki.py", "raise KeyboardInterrupt\n")
+    done = tidal("run", "ki.py", cwd=tmp_path)
+    plain = subprocess.run(
+        [sys.executable, "ki.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == plain.returncode != 0
+    assert done.stderr == plain.stderr
