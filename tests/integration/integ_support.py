@@ -1,0 +1,138 @@
+"""Helpers for the integration tests: TLS contexts, local HTTP servers.
+
+Everything here is written against the plain ``asyncio`` API, so it runs on
+whichever loop the test runs on.  Only loopback addresses are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+CERTS = Path(__file__).resolve().parent.parent / "io" / "certs"
+HOST = "127.0.0.1"
+
+
+def server_ssl() -> ssl.SSLContext:
+    """A server context presenting the shipped 'localhost'/127.0.0.1 certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(CERTS / "cert.pem", CERTS / "key.pem")
+    return ctx
+
+
+def client_ssl() -> ssl.SSLContext:
+    """A client context trusting only the shipped test CA, checking host names."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(CERTS / "ca.pem")
+    return ctx
+
+
+def untrusting_ssl() -> ssl.SSLContext:
+    """A client context trusting only a CA that did not sign the server's certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(CERTS / "other_ca.pem")
+    return ctx
+
+
+def payload(size: int) -> bytes:
+    """*size* bytes of a pattern that a shifted or dropped chunk would not reproduce."""
+    block = hashlib.sha256(b"tidal").digest() * 2048 + bytes(range(251))
+    out = bytearray()
+    while len(out) < size:
+        out += block
+    return bytes(out[:size])
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@asynccontextmanager
+async def aiohttp_server(app: Any, *, ssl_context: ssl.SSLContext | None = None,
+                         shutdown_timeout: float = 1.0) -> AsyncIterator[str]:
+    """Serve an aiohttp application on 127.0.0.1; yield its base URL; clean up after."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, HOST, 0, ssl_context=ssl_context)
+        await site.start()
+        port = runner.addresses[0][1]
+        scheme = "https" if ssl_context is not None else "http"
+        yield f"{scheme}://{HOST}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def stream_server(handler: Handler, *,
+                        ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    """An ``asyncio.start_server`` server on 127.0.0.1; yield its port.
+
+    Each connection's writer is closed after its handler returns, whatever
+    happened, so that ``wait_closed()`` (which waits for connections from
+    3.12.1) cannot hang.
+    """
+
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            pass  # by the server's exit below; the task must not end cancelled (3.11)
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, ssl.SSLError):
+                pass
+            handlers.discard(task)
+
+    server = await asyncio.start_server(run, HOST, 0, ssl=ssl_context)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        # Handlers still running (a relay waiting on its peer, say) end here,
+        # not when asyncio.run() cancels what is left: on 3.11, asyncio's
+        # streams report such a cancellation to the exception handler.
+        for task in list(handlers):
+            task.cancel()
+        if handlers:
+            await asyncio.wait(list(handlers))
+        await server.wait_closed()
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes]:
+    """Read one HTTP/1.1 request: (method, target, lower-cased headers, body)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _version = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    body = await reader.readexactly(length) if length else b""
+    return method, target, headers, body
+
+
+def response_head(status: str, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
+    return "\r\n".join(lines).encode("latin-1")
