@@ -7,86 +7,26 @@ loop_factory=tidal.new_event_loop)`` (``asyncio.Runner`` on 3.11), and plain
 a tidal bug.  Inside, ``rt.check()`` proves which loop and Task class are
 really running.
 
-Each test must leave no file descriptor open, and no exception may reach the
-loop's exception handler (aiohttp reports unclosed sessions there, for one).
+Each test must leave no file descriptor open, no exception may reach the
+loop's exception handler (aiohttp reports unclosed sessions there, for one),
+and a ResourceWarning (an unclosed socket or transport) is an error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
-import sys
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-
-import tidal
-
-# A hang fails the test after this many seconds instead of stalling the run.
-GUARD = 10.0
-
-ENTRY_POINTS = ("tidal.run", "loop_factory", "asyncio")
+from integ_support import ENTRY_POINTS, Runtime
 
 
-class Runtime:
-    """One way of running an asyncio program: on tidal, or on asyncio itself."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.tidal = kind != "asyncio"
-
-    def __repr__(self) -> str:
-        return f"<Runtime {self.kind}>"
-
-    def check_loop(self) -> None:
-        """Assert that the running loop is tidal's (or asyncio's, for the oracle)."""
-        loop = asyncio.get_running_loop()
-        module = type(loop).__module__
-        if self.tidal:
-            assert module.startswith("tidal"), f"not a tidal loop: {type(loop)!r}"
-        else:
-            assert module.startswith("asyncio"), f"not an asyncio loop: {type(loop)!r}"
-
-    def check(self) -> None:
-        """Assert the loop, and that the current task is a tidal.Task (asyncio's for the oracle).
-
-        Libraries may build their own tasks with ``asyncio.Task(coro, loop=...)``
-        (aiohttp does), so inside their callbacks use :meth:`check_loop`.
-        """
-        self.check_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        if self.tidal:
-            assert isinstance(task, tidal.Task), f"not a tidal Task: {type(task)!r}"
-        else:
-            assert not isinstance(task, tidal.Task)
-            assert isinstance(task, asyncio.Task)
-
-    def run(self, main: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        """Run ``main(*args)`` to completion in a fresh loop of this runtime."""
-        errors: list[dict[str, Any]] = []
-
-        async def guarded() -> Any:
-            self.check()
-            loop = asyncio.get_running_loop()
-            loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-            async with asyncio.timeout(GUARD):
-                return await main(*args)
-
-        if self.kind == "tidal.run":
-            result = tidal.run(guarded())
-        elif self.kind == "loop_factory":
-            if sys.version_info >= (3, 12):
-                result = asyncio.run(guarded(), loop_factory=tidal.new_event_loop)
-            else:
-                with asyncio.Runner(loop_factory=tidal.new_event_loop) as runner:
-                    result = runner.run(guarded())
-        else:
-            result = asyncio.run(guarded())
-        assert not errors, f"exception handler called: {errors!r}"
-        return result
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.filterwarnings("error::ResourceWarning"))
 
 
 @pytest.fixture(params=ENTRY_POINTS)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Runtime
 from integ_support import (
     HOST,
+    Runtime,
     aiohttp_server,
     client_ssl,
     digest,
