@@ -25,6 +25,8 @@ from asyncio import (
     TimeoutError,
 )
 
+# tidal.subprocess mirrors asyncio.subprocess (PIPE, STDOUT, DEVNULL, Process...).
+from tidal import subprocess as subprocess
 from tidal._api.gather import *  # noqa: F403
 from tidal._api.locks import *  # noqa: F403
 from tidal._api.queues import *  # noqa: F403
