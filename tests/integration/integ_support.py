@@ -203,3 +203,28 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str
 def response_head(status: str, headers: dict[str, str]) -> bytes:
     lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items()), "", ""]
     return "\r\n".join(lines).encode("latin-1")
+
+
+async def connect_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A minimal HTTP CONNECT proxy: open the tunnel, then relay both ways."""
+    method, target, _headers, _ = await read_request(reader)
+    assert method == "CONNECT"
+    host, _, port = target.rpartition(":")
+    assert host in (HOST, "localhost")  # loopback only
+    up_reader, up_writer = await asyncio.open_connection(host, int(port))
+    writer.write(response_head("200 Connection established", {}))
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            if dst.can_write_eof():
+                dst.write_eof()
+        except ConnectionError:
+            pass
+
+    try:
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+    finally:
+        up_writer.close()

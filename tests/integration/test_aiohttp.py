@@ -20,10 +20,9 @@ from integ_support import (
     Runtime,
     aiohttp_server,
     client_ssl,
+    connect_proxy,
     digest,
     payload,
-    read_request,
-    response_head,
     server_ssl,
     stream_server,
     untrusting_ssl,
@@ -407,31 +406,6 @@ def test_https(rt: Runtime) -> None:
         assert seen and all(s == (True, True) for s in seen)
 
     rt.run(main)
-
-
-async def connect_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """A minimal HTTP CONNECT proxy: open the tunnel, then relay both ways."""
-    method, target, _headers, _ = await read_request(reader)
-    assert method == "CONNECT"
-    host, _, port = target.rpartition(":")
-    assert host == HOST
-    up_reader, up_writer = await asyncio.open_connection(host, int(port))
-    writer.write(response_head("200 Connection established", {}))
-
-    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        try:
-            while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
-            if dst.can_write_eof():
-                dst.write_eof()
-        except ConnectionError:
-            pass
-
-    try:
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-    finally:
-        up_writer.close()
 
 
 def test_https_through_connect_proxy(rt: Runtime) -> None:
