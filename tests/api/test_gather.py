@@ -10,20 +10,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from task_support import child, fail, ticker, value
 
 import tidal
 
 PY312 = sys.version_info >= (3, 12)
-
-
-async def value(aio: ModuleType, x: Any, delay: float = 0) -> Any:
-    await aio.sleep(delay)
-    return x
-
-
-async def fail(aio: ModuleType, exc: BaseException, delay: float = 0) -> Any:
-    await aio.sleep(delay)
-    raise exc
 
 
 # -- results ------------------------------------------------------------------
@@ -313,24 +304,13 @@ def trace_of(aio: ModuleType, loop: Any) -> list[str]:
     """Who runs when: gather completion relative to other callbacks and tasks."""
     order: list[str] = []
 
-    async def child(name: str, n: int) -> str:
-        for _ in range(n):
-            await aio.sleep(0)
-        order.append(f"{name} done")
-        return name
-
-    async def other() -> None:
-        for i in range(6):
-            order.append(f"other {i}")
-            await aio.sleep(0)
-
     async def main() -> None:
         fut = loop.create_future()
         fut.add_done_callback(lambda f: order.append("fut cb"))
         loop.call_soon(fut.set_result, "f")
-        outer = aio.gather(child("a", 2), fut, child("b", 0))
+        outer = aio.gather(child(aio, order, "a", 2), fut, child(aio, order, "b", 0))
         outer.add_done_callback(lambda f: order.append("outer cb"))
-        loop.create_task(other())
+        loop.create_task(ticker(aio, order, 6))
         res = await outer
         order.append(f"resumed {res}")
         await aio.sleep(0)
@@ -349,24 +329,13 @@ def test_callback_order_matches_asyncio(aio: ModuleType, loop: Any) -> None:
 def test_failure_order_matches_asyncio(aio: ModuleType, loop: Any) -> None:
     order: list[str] = []
 
-    async def child(name: str, n: int, exc: BaseException | None = None) -> str:
-        for _ in range(n):
-            await aio.sleep(0)
-        order.append(f"{name} done")
-        if exc is not None:
-            raise exc
-        return name
-
-    async def other() -> None:
-        for i in range(5):
-            order.append(f"other {i}")
-            await aio.sleep(0)
-
     async def main() -> None:
         outer = aio.gather(
-            child("a", 1, KeyError("a")), child("b", 0, KeyError("b")), child("c", 3)
+            child(aio, order, "a", 1, KeyError("a")),
+            child(aio, order, "b", 0, KeyError("b")),
+            child(aio, order, "c", 3),
         )
-        loop.create_task(other())
+        loop.create_task(ticker(aio, order, 5))
         try:
             await outer
         except KeyError as exc:
@@ -508,3 +477,10 @@ def test_tidal_gather_on_asyncio_loop() -> None:
         return await tidal.gather(child(1), fut, child(2))
 
     assert asyncio.run(main()) == [1, "f", 2]
+
+
+def test_gather_outside_running_loop(aio: ModuleType, loop: Any) -> None:
+    # The tutorial form: gather() made before the (current) loop runs.
+    outer = aio.gather(value(aio, 1), value(aio, 2))
+    assert outer.get_loop() is loop
+    assert loop.run_until_complete(outer) == [1, 2]

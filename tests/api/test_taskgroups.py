@@ -10,19 +10,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from task_support import child, fail, ticker, value
 
 PY312 = sys.version_info >= (3, 12)
 PY313 = sys.version_info >= (3, 13)
-
-
-async def value(aio: ModuleType, x: Any, delay: float = 0) -> Any:
-    await aio.sleep(delay)
-    return x
-
-
-async def fail(aio: ModuleType, exc: BaseException, delay: float = 0) -> Any:
-    await aio.sleep(delay)
-    raise exc
 
 
 def test_waits_for_all_tasks(aio: ModuleType, loop: Any) -> None:
@@ -123,31 +114,15 @@ def test_base_error_in_body_propagates_as_is(aio: ModuleType, loop: Any) -> None
     loop.run_until_complete(main())
 
 
-def test_parent_cancelled_from_outside(aio: ModuleType, loop: Any) -> None:
+@pytest.mark.parametrize("where", ["in the body", "waiting in __aexit__"])
+def test_parent_cancelled_from_outside(aio: ModuleType, loop: Any, where: str) -> None:
     children: list[Any] = []
 
     async def parent() -> None:
         async with aio.TaskGroup() as tg:
             children.append(tg.create_task(value(aio, 1, 1)))
-            await aio.sleep(1)
-
-    async def main() -> None:
-        task = loop.create_task(parent())
-        await aio.sleep(0.001)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert children[0].cancelled()
-
-    loop.run_until_complete(main())
-
-
-def test_parent_cancelled_while_waiting_in_exit(aio: ModuleType, loop: Any) -> None:
-    children: list[Any] = []
-
-    async def parent() -> None:
-        async with aio.TaskGroup() as tg:
-            children.append(tg.create_task(value(aio, 1, 1)))
+            if where == "in the body":
+                await aio.sleep(1)
 
     async def main() -> None:
         task = loop.create_task(parent())
@@ -325,29 +300,13 @@ def test_eager_task_done_at_creation(aio: ModuleType, loop: Any) -> None:
 def test_order_matches_asyncio(aio: ModuleType, loop: Any) -> None:
     order: list[str] = []
 
-    async def child(name: str, n: int, exc: BaseException | None = None) -> None:
-        try:
-            for _ in range(n):
-                await aio.sleep(0)
-        except asyncio.CancelledError:
-            order.append(f"{name} cancelled")
-            raise
-        order.append(f"{name} done")
-        if exc is not None:
-            raise exc
-
-    async def other() -> None:
-        for i in range(8):
-            order.append(f"other {i}")
-            await aio.sleep(0)
-
     async def main() -> None:
-        side = loop.create_task(other())
+        side = loop.create_task(ticker(aio, order, 8))
         try:
             async with aio.TaskGroup() as tg:
-                tg.create_task(child("a", 1))
-                tg.create_task(child("b", 2, KeyError("b")))
-                tg.create_task(child("c", 5))
+                tg.create_task(child(aio, order, "a", 1))
+                tg.create_task(child(aio, order, "b", 2, KeyError("b")))
+                tg.create_task(child(aio, order, "c", 5))
                 await aio.sleep(0)
                 order.append("body done")
         except* KeyError:

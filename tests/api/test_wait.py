@@ -16,21 +16,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from task_support import child, fail, ticker, value
 
 import tidal
 
 PY312 = sys.version_info >= (3, 12)
 PY313 = sys.version_info >= (3, 13)
-
-
-async def value(aio: ModuleType, x: Any, delay: float = 0) -> Any:
-    await aio.sleep(delay)
-    return x
-
-
-async def fail(aio: ModuleType, exc: BaseException, delay: float = 0) -> Any:
-    await aio.sleep(delay)
-    raise exc
 
 
 # -- wait ------------------------------------------------------------------------
@@ -435,21 +426,10 @@ def test_as_completed_is_both_iterators(aio: ModuleType, loop: Any) -> None:
 def test_wakeup_order_matches_asyncio(aio: ModuleType, loop: Any) -> None:
     order: list[str] = []
 
-    async def child(name: str, n: int) -> str:
-        for _ in range(n):
-            await aio.sleep(0)
-        order.append(f"{name} done")
-        return name
-
-    async def other() -> None:
-        for i in range(8):
-            order.append(f"other {i}")
-            await aio.sleep(0)
-
     async def main() -> None:
-        a = loop.create_task(child("a", 1))
-        b = loop.create_task(child("b", 3))
-        side = loop.create_task(other())
+        a = loop.create_task(child(aio, order, "a", 1))
+        b = loop.create_task(child(aio, order, "b", 3))
+        side = loop.create_task(ticker(aio, order, 8))
         await aio.wait([a, b], return_when=aio.FIRST_COMPLETED)
         order.append("wait returned")
         for f in aio.as_completed([b]):

@@ -23,7 +23,7 @@ from tidal._core.format import format_callback, format_callback_source
 from tidal._core.futures import _PENDING, Future
 from tidal._core.tasks import Task
 
-__all__ = ("DoneNotice", "listen", "unlisten")
+__all__ = ("DoneNotice", "add_entry", "listen", "unlisten")
 
 
 class DoneNotice:
@@ -59,14 +59,18 @@ def listen(func: Callable[[Any, Any], None], owner: Any, future: Any) -> None:
     """Arrange for ``func(owner, future)`` to run, through the loop, once *future* is done."""
     cls = future.__class__
     if (cls is Task or cls is Future) and future._state is _PENDING:
-        notice = DoneNotice(func, owner, future)
-        callbacks = future._callbacks
-        if callbacks is None:
-            future._callbacks = [notice]
-        else:
-            callbacks.append(notice)
+        add_entry(future, DoneNotice(func, owner, future))
     else:
         future.add_done_callback(MethodType(func, owner))
+
+
+def add_entry(future: Future, entry: Any) -> None:
+    """Append *entry* (an object with ``_run()``) to a pending tidal future's callbacks."""
+    callbacks = future._callbacks
+    if callbacks is None:
+        future._callbacks = [entry]
+    else:
+        callbacks.append(entry)
 
 
 def unlisten(func: Callable[[Any, Any], None], owner: Any, future: Any) -> None:

@@ -24,6 +24,7 @@ from asyncio import CancelledError
 from types import CoroutineType
 from typing import Any
 
+from tidal._api._notify import add_entry
 from tidal._core.events import get_event_loop
 from tidal._core.format import format_callback, format_callback_source
 from tidal._core.futures import _CANCELLED, _FINISHED, _PENDING, Future
@@ -220,6 +221,8 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
                     children.append(fut)
                     cls = fut.__class__
                     if (cls is Task or cls is Future) and fut._state is _PENDING:
+                        # add_entry(fut, _ChildDone(outer, fut)), inlined:
+                        # two calls less per child is ~5% of a gather.
                         record = _new(_ChildDone)
                         record._outer = outer
                         record._child = fut
@@ -269,11 +272,7 @@ def _attach(outer: _GatheringFuture, fut: Any) -> None:
     cls = fut.__class__
     if cls is Task or cls is Future:
         if fut._state is _PENDING:
-            callbacks = fut._callbacks
-            if callbacks is None:
-                fut._callbacks = [_ChildDone(outer, fut)]
-            else:
-                callbacks.append(_ChildDone(outer, fut))
+            add_entry(fut, _ChildDone(outer, fut))
             return
     else:
         outer._fast = False
