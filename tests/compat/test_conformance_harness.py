@@ -121,3 +121,23 @@ def test_policy_reset_keeps_tidal() -> None:
         "loop.close()\n"
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_virtual_time_test_loop_is_tidals_and_never_waits() -> None:
+    # new_test_loop() must give tidal's loop with CPython TestLoop's clock:
+    # a 10 s sleep finishes at once, at virtual time 10.
+    proc = _run_python(
+        "import time\n"
+        "from _testloop import TidalTestLoop\n"
+        "def gen():\n"
+        "    when = yield\n"
+        "    assert abs(when - 10) < 1e-6, when\n"
+        "    yield 10\n"
+        "loop = TidalTestLoop(gen)\n"
+        "assert isinstance(loop, tidal.EventLoop)\n"
+        "t0 = time.monotonic()\n"
+        "loop.run_until_complete(tidal.sleep(10))\n"
+        "assert time.monotonic() - t0 < 5 and loop.time() == 10, loop.time()\n"
+        "loop.close()\n"
+    )
+    assert proc.returncode == 0, proc.stderr
