@@ -141,9 +141,12 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 @asynccontextmanager
-async def stream_server(handler: Handler, *,
-                        ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+async def stream_server(handler: Handler, *, ssl_context: ssl.SSLContext | None = None,
+                        unix: str | None = None) -> AsyncIterator[int]:
     """An ``asyncio.start_server`` server on 127.0.0.1; yield its port.
+
+    With *unix*, an ``asyncio.start_unix_server`` server on that path instead
+    (the port yielded is then 0).
 
     Each connection's writer is closed after its handler returns, whatever
     happened, so that ``wait_closed()`` (which waits for connections from
@@ -157,22 +160,24 @@ async def stream_server(handler: Handler, *,
         assert task is not None
         handlers.add(task)
         try:
-            await handler(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+            try:
+                await handler(reader, writer)
+            finally:
+                writer.close()
+                await writer.wait_closed()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         except asyncio.CancelledError:
             pass  # by the server's exit below; the task must not end cancelled (3.11)
         finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, ssl.SSLError):
-                pass
             handlers.discard(task)
 
-    server = await asyncio.start_server(run, HOST, 0, ssl=ssl_context)
+    if unix is None:
+        server = await asyncio.start_server(run, HOST, 0, ssl=ssl_context)
+    else:
+        server = await asyncio.start_unix_server(run, unix, ssl=ssl_context)
     try:
-        yield server.sockets[0].getsockname()[1]
+        yield 0 if unix is not None else server.sockets[0].getsockname()[1]
     finally:
         server.close()
         # Handlers still running (a relay waiting on its peer, say) end here,
