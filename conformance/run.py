@@ -162,11 +162,14 @@ def run_module(name: str, logdir: str, test_timeout: float, module_timeout: floa
                 finished = True
         if finished or not collected:
             if not collected and not finished:
-                run.notes.append(f"worker exited with {code} before collecting")
+                # Usually tidal itself failed to import: show why.
+                tail = _tail(log, 15)
+                last = tail.strip().splitlines()[-1] if tail.strip() else ""
+                run.notes.append(f"worker exited with {code} before collecting: {last}")
                 run.tests = [f"{name}.<collect>"]
                 run.results[run.tests[0]] = {
                     "outcome": "error", "loops": [],
-                    "detail": f"worker exited with {code} before collecting tests",
+                    "detail": f"worker exited with {code} before collecting tests\n{tail}",
                 }
             break
         if code is None:
@@ -194,6 +197,14 @@ def run_module(name: str, logdir: str, test_timeout: float, module_timeout: floa
             run.results[test] = {"outcome": "error", "detail": detail, "loops": []}
     run.seconds = time.monotonic() - start
     return run
+
+
+def _tail(path: str, lines: int) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _kill_group(proc: subprocess.Popen[Any]) -> None:
