@@ -70,6 +70,8 @@ class Future:
         # The loop's ready deque when the loop is tidal's: completing the
         # future then appends there directly instead of calling call_soon().
         ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
+        if ready.__class__ is not deque:  # not a tidal loop (a Mock has every attribute)
+            ready = None
         self._ready = ready
         self._state: str = _PENDING
         self._result: Any = None

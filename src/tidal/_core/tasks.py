@@ -25,13 +25,16 @@ import itertools
 import linecache
 import sys
 import traceback
+import weakref
 from asyncio import CancelledError, InvalidStateError
+from collections import deque
 from collections.abc import Coroutine
 from types import CoroutineType, GeneratorType, GenericAlias
 from typing import Any, ClassVar, Generic, TextIO, TypeVar
 
 from tidal._core import _aio
-from tidal._core.events import get_event_loop, get_running_loop
+from tidal._core.events import _get_event_loop_for_future, get_event_loop, get_running_loop
+from tidal._core.format import extract_stack
 from tidal._core.futures import _FINISHED, _PENDING, Future, isfuture
 
 __all__ = ("Task", "current_task", "all_tasks", "iscoroutine")
@@ -40,6 +43,11 @@ _T = TypeVar("_T")
 
 _current_tasks = _aio.current_tasks
 _register_task = _aio.register_task
+# asyncio.all_tasks() registration, inlined in Task.__init__ (see _aio).
+_registry_add = _aio._registry_data.add if _aio._registry_data is not None else None
+_registry_remove = _aio._registry_remove
+_weakref = weakref.ref
+_get_running_loop_or_none = _aio.get_running_loop_or_none
 _copy_context = contextvars.copy_context
 _next_task_number = itertools.count(1).__next__
 _UNCANCEL_CLEARS_MUST_CANCEL = sys.version_info >= (3, 13)
@@ -82,9 +90,26 @@ class Task(Future, Generic[_T]):
         context: contextvars.Context | None = None,
         eager_start: bool = False,
     ) -> None:
-        Future.__init__(self, loop=loop)
-        if self._source_traceback:
-            del self._source_traceback[-1]
+        # Future.__init__, inlined: a Python call costs as much as these stores.
+        if loop is None:
+            loop = _get_event_loop_for_future()
+        self._loop = loop
+        ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
+        if ready.__class__ is not deque:
+            ready = None
+        self._ready = ready
+        self._state = _PENDING
+        self._result = None
+        self._exception = None
+        self._callbacks = None
+        self._asyncio_future_blocking = False
+        self._log_tb = False
+        self._cancel_message = None
+        self._cancelled_exc = None
+        if loop._debug if ready is not None else loop.get_debug():
+            self._source_traceback = extract_stack(sys._getframe(1))
+        else:
+            self._source_traceback = None
         if type(coro) is not CoroutineType and not iscoroutine(coro):
             self._log_destroy_pending: bool = False
             self._coro: Any = None
@@ -97,11 +122,9 @@ class Task(Future, Generic[_T]):
         self._fut_waiter: Any = None
         self._coro = coro
         self._context: contextvars.Context = _copy_context() if context is None else context
-        loop = self._loop
         if eager_start and loop.is_running():
             self._eager_start()
             return
-        ready = self._ready
         # Queue the task itself, unless debug mode or a call_soon() set on
         # the loop instance (asyncio schedules the first step with it) asks
         # for the Handle path.
@@ -113,7 +136,10 @@ class Task(Future, Generic[_T]):
             # The handle already runs in the task's context: _run() would
             # enter it a second time.
             loop.call_soon(self._step_now, context=self._context)
-        _register_task(self)
+        if _registry_add is not None:
+            _registry_add(_weakref(self, _registry_remove))
+        else:  # pragma: no cover - a WeakSet without its usual internals
+            _register_task(self)
 
     def __del__(self) -> None:
         if self._state is _PENDING and self._log_destroy_pending:
@@ -170,13 +196,12 @@ class Task(Future, Generic[_T]):
         try:
             _aio.register_eager_task(self)
             try:
-                self._context.run(_step_run, self, None)
+                self._context.run(_step, self, None)
             finally:
                 _aio.unregister_eager_task(self)
         finally:
-            if previous is None:
-                del _current_tasks[loop]
-            else:
+            # _step() removed the task from the current-task slot on its way out.
+            if previous is not None:
                 _current_tasks[loop] = previous
             if self._state is not _PENDING:
                 self._coro = None
@@ -289,7 +314,11 @@ class Task(Future, Generic[_T]):
 
 
 def _step(task: Task[Any], exc: BaseException | None) -> None:
-    """Run *task* until its coroutine yields, registered as the current task."""
+    """Run *task* until its coroutine yields, registered as the current task.
+
+    One function rather than asyncio's step/run-and-handle pair: this is the
+    hottest code in tidal, and a Python call costs more than the lines.
+    """
     if task._state is not _PENDING:
         raise InvalidStateError(f"_step(): already done: {task!r}, {exc!r}")
     if task._must_cancel:
@@ -298,86 +327,82 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
         task._must_cancel = False
     task._fut_waiter = None
     loop = task._loop
+    # An eager start has made the task current already; setdefault sees it.
     current = _current_tasks.setdefault(loop, task)
     if current is not task:
         raise RuntimeError(
             f"Cannot enter into task {task!r} while another task {current!r} is being executed."
         )
     try:
-        _step_run(task, exc)
+        coro = task._coro
+        try:
+            result = coro.send(None) if exc is None else coro.throw(exc)
+        except StopIteration as stop:
+            if task._must_cancel:
+                task._must_cancel = False
+                Future.cancel(task, msg=task._cancel_message)
+            else:
+                task._result = stop.value
+                task._state = _FINISHED
+                if task._callbacks:
+                    task._schedule_callbacks()
+        except CancelledError as cancelled:
+            task._cancelled_exc = cancelled
+            Future.cancel(task)
+        except (KeyboardInterrupt, SystemExit) as fatal:
+            Future.set_exception(task, fatal)
+            raise
+        except BaseException as error:
+            Future.set_exception(task, error)
+        else:
+            cls = result.__class__
+            if result is None:
+                # A bare yield (sleep(0)): run again on the next turn.
+                ready = task._ready
+                if ready is not None:
+                    ready.append(task)
+                else:
+                    loop.call_soon(task._run)
+            elif cls in _plain_future_classes or (
+                isinstance(result, Future) and _is_plain_future(cls)
+            ):
+                if result._loop is not loop:
+                    _fail_step(
+                        task, f"Task {task!r} got Future {result!r} attached to a different loop"
+                    )
+                elif not result._asyncio_future_blocking:
+                    _fail_step(
+                        task,
+                        f"yield was used instead of yield from in task {task!r} with {result!r}",
+                    )
+                elif result is task:
+                    _fail_step(task, f"Task cannot await on itself: {task!r}")
+                else:
+                    # The wake-up path: see the module docstring.
+                    result._asyncio_future_blocking = False
+                    if result._state is _PENDING:
+                        callbacks = result._callbacks
+                        if callbacks is None:
+                            result._callbacks = [task]
+                        else:
+                            callbacks.append(task)
+                    else:  # yielded an already-done future by hand
+                        loop.call_soon(task._run)
+                    task._fut_waiter = result
+                    if task._must_cancel and result.cancel(msg=task._cancel_message):
+                        task._must_cancel = False
+            else:
+                _step_foreign(task, result)
     finally:
         current = _current_tasks.pop(loop, None)
         if current is not task:
             raise RuntimeError(
                 f"Leaving task {task!r} does not match the current task {current!r}."
             )
-    # An exception's traceback keeps this frame (as the f_back of _step_run's):
-    # it must not keep the task, or the task outlives its last reference.
-    del task, current
-
-
-def _step_run(task: Task[Any], exc: BaseException | None) -> None:
-    coro = task._coro
-    try:
-        result = coro.send(None) if exc is None else coro.throw(exc)
-    except StopIteration as stop:
-        if task._must_cancel:
-            task._must_cancel = False
-            Future.cancel(task, msg=task._cancel_message)
-        else:
-            task._result = stop.value
-            task._state = _FINISHED
-            if task._callbacks:
-                task._schedule_callbacks()
-    except CancelledError as cancelled:
-        task._cancelled_exc = cancelled
-        Future.cancel(task)
-        # The exception's traceback keeps this frame alive: without the task
-        # in it, an unretrieved exception is reported when the task is
-        # dropped, not at some later garbage collection.
-        del task
-    except (KeyboardInterrupt, SystemExit) as fatal:
-        Future.set_exception(task, fatal)
-        raise
-    except BaseException as error:
-        Future.set_exception(task, error)
-        del task  # as above
-    else:
-        if result is None:
-            # A bare yield (sleep(0)): run again on the next turn.
-            ready = task._ready
-            if ready is not None:
-                ready.append(task)
-            else:
-                task._loop.call_soon(task._run)
-        elif isinstance(result, Future) and (
-            result.__class__ in _plain_future_classes or _is_plain_future(result.__class__)
-        ):
-            if result._loop is not task._loop:
-                _fail_step(
-                    task, f"Task {task!r} got Future {result!r} attached to a different loop"
-                )
-            elif not result._asyncio_future_blocking:
-                _fail_step(
-                    task, f"yield was used instead of yield from in task {task!r} with {result!r}"
-                )
-            elif result is task:
-                _fail_step(task, f"Task cannot await on itself: {task!r}")
-            else:
-                result._asyncio_future_blocking = False
-                if result._state is _PENDING:
-                    callbacks = result._callbacks
-                    if callbacks is None:
-                        result._callbacks = [task]
-                    else:
-                        callbacks.append(task)
-                else:  # yielded an already-done future by hand
-                    task._loop.call_soon(task._run)
-                task._fut_waiter = result
-                if task._must_cancel and result.cancel(msg=task._cancel_message):
-                    task._must_cancel = False
-        else:
-            _step_foreign(task, result)
+    # An exception's traceback keeps this frame: it must not keep the task
+    # (nor its coroutine), or an unretrieved exception is reported at some
+    # later garbage collection instead of when the task is dropped.
+    del task, current, coro
 
 
 #: Future classes whose add_done_callback is Future's: a task waiting on one
@@ -495,13 +520,9 @@ eager_task_factory = create_eager_task_factory(Task)
 
 def create_task(coro: Any, *, name: Any = None, context: Any = None) -> Any:
     """Schedule *coro* as a task on the running loop and return the task."""
-    if context is None:
-        return _aio_running_loop().create_task(coro, name=name)
-    return _aio_running_loop().create_task(coro, name=name, context=context)
-
-
-def _aio_running_loop() -> Any:
-    loop = _aio.get_running_loop_or_none()
+    loop = _get_running_loop_or_none()
     if loop is None:
         raise RuntimeError("no running event loop")
-    return loop
+    if context is None:
+        return loop.create_task(coro, name=name)
+    return loop.create_task(coro, name=name, context=context)
