@@ -61,6 +61,9 @@ from tidal._io.process import *  # noqa: F403
 from tidal._io.streams import *  # noqa: F403
 from tidal._loop import EventLoop
 
+#: asyncio code names the default loop class this way; tidal has one loop class.
+SelectorEventLoop = EventLoop
+
 __version__ = "0.1.0"
 
 _API_MODULES = (
@@ -80,7 +83,8 @@ def _api_names() -> list[str]:
 
 __all__ = [
     "AbstractEventLoop", "AbstractEventLoopPolicy", "BaseProtocol", "BufferedProtocol",
-    "CancelledError", "DatagramProtocol", "EventLoop", "EventLoopPolicy", "Future", "Handle",
+    "CancelledError", "DatagramProtocol", "EventLoop", "EventLoopPolicy", "SelectorEventLoop",
+    "Future", "Handle",
     "IncompleteReadError", "InvalidStateError", "LimitOverrunError", "Protocol",
     "SendfileNotAvailableError", "SubprocessProtocol", "Task", "TimeoutError", "TimerHandle",
     "all_tasks", "create_eager_task_factory", "create_task", "current_task", "eager_task_factory",
