@@ -1,5 +1,8 @@
 """``python -m tidal run`` on ordinary library programs, with ``python`` itself as the oracle.
 
+Also an aiohttp server started with ``web.run_app()`` (aiohttp's own Runner,
+signal handlers) and stopped with SIGINT or SIGTERM.
+
 Each script under ``scripts/`` is a plain asyncio program (``asyncio.run(main())``)
 that prints a JSON report: the loop's and the main task's classes, and what
 it observed.  Under ``python -m tidal run`` the loop and task must be
@@ -12,8 +15,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
+import selectors
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +72,54 @@ def test_tidal_run(library: str, as_module: bool) -> None:
     assert asyncio_report.pop("loop").startswith("asyncio.")
     assert not class_of(asyncio_report.pop("task")).__module__.startswith("tidal")
     assert tidal_report == asyncio_report
+
+
+def first_line(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
+    """(first line, what followed it) of *proc*'s stdout, read from the pipe itself.
+
+    Raw reads, as ``communicate()`` does later with two pipes: anything the
+    text layer had buffered would be lost to it.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    data = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while b"\n" not in data:
+            assert sel.select(timeout), f"{proc.args}: no line in {timeout} s: {data!r}"
+            chunk = os.read(fd, 4096)
+            assert chunk, f"{proc.args}: output ended: {data!r}"
+            data += chunk
+    line, _, rest = data.decode().partition("\n")
+    return line, rest
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_aiohttp_run_app_until_signalled(signum: int) -> None:
+    pytest.importorskip("aiohttp")
+    script = str(SCRIPTS / "aiohttp_run_app.py")
+    procs = {"tidal": start(["-m", "tidal", "run", script], cwd=SCRIPTS),
+             "asyncio": start([script], cwd=SCRIPTS)}
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        rests = {}
+        for name, proc in procs.items():
+            banner, rests[name] = first_line(proc)
+            match = re.search(r"http://127\.0\.0\.1:\d+", banner)
+            assert match, f"{name}: {banner!r}"
+            with no_proxy.open(match.group(), timeout=10) as reply:
+                assert reply.read() == f"hello from {name}".encode()
+            proc.send_signal(signum)
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=30)
+            assert (proc.returncode, err) == (0, ""), f"{name}:\n{err}"
+            out = rests[name] + out
+            assert out == "(Press CTRL+C to quit)\ncleanup ran\nrun_app returned\n", name
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
