@@ -121,14 +121,23 @@ def digest(data: bytes) -> str:
 
 @asynccontextmanager
 async def aiohttp_server(app: Any, *, ssl_context: ssl.SSLContext | None = None,
-                         shutdown_timeout: float = 1.0) -> AsyncIterator[str]:
-    """Serve an aiohttp application on 127.0.0.1; yield its base URL; clean up after."""
+                         shutdown_timeout: float = 1.0, sock: Any = None,
+                         **handler_options: Any) -> AsyncIterator[str]:
+    """Serve an aiohttp application on 127.0.0.1; yield its base URL; clean up after.
+
+    With *sock*, serve on that listening socket (``web.SockSite``, which is
+    ``loop.create_server(sock=...)``) instead of binding a port.
+    *handler_options* go to aiohttp's request handler (``keepalive_timeout``...).
+    """
     from aiohttp import web
 
-    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout)
+    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout, **handler_options)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, HOST, 0, ssl_context=ssl_context)
+        if sock is not None:
+            site: Any = web.SockSite(runner, sock, ssl_context=ssl_context)
+        else:
+            site = web.TCPSite(runner, HOST, 0, ssl_context=ssl_context)
         await site.start()
         port = runner.addresses[0][1]
         scheme = "https" if ssl_context is not None else "http"

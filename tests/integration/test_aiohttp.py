@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,69 @@ def test_keepalive_and_concurrent_requests(rt: Runtime) -> None:
     rt.run(main)
 
 
+def test_server_closes_idle_connections(rt: Runtime) -> None:
+    """A keep-alive timeout closes idle connections; the client notices and reconnects."""
+
+    async def main() -> None:
+        async with aiohttp_server(app_with_routes(rt), keepalive_timeout=0.05) as url, \
+                aiohttp.ClientSession() as s:
+            ports = []
+            for _ in range(3):
+                async with s.get(f"{url}/peer") as r:
+                    ports.append(await r.text())
+                await asyncio.sleep(0.15)
+            assert len(set(ports)) == 3
+
+    rt.run(main)
+
+
+def test_sock_site(rt: Runtime) -> None:
+    """web.SockSite: loop.create_server(sock=...) on a socket bound by the application."""
+
+    async def main() -> None:
+        sock = socket.socket()
+        sock.bind((HOST, 0))
+        port = sock.getsockname()[1]
+        async with aiohttp_server(app_with_routes(rt), sock=sock), aiohttp.ClientSession() as s:
+            async with s.get(f"http://{HOST}:{port}/hello") as r:
+                assert await r.text() == "hello"
+        assert sock.fileno() == -1  # the server closed it
+
+    rt.run(main)
+
+
+def test_handler_cancellation(rt: Runtime) -> None:
+    """With handler_cancellation=True a client that hangs up cancels its handler."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.create_future()
+        outcome = loop.create_future()
+
+        async def slow(request: web.Request) -> web.Response:
+            started.set_result(None)
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                outcome.set_result("cancelled")
+                raise
+            outcome.set_result("finished")
+            return web.Response(text="late")
+
+        app = web.Application()
+        app.router.add_get("/slow", slow)
+        async with aiohttp_server(app, handler_cancellation=True) as url, \
+                aiohttp.ClientSession() as s:
+            request = asyncio.create_task(s.get(f"{url}/slow"))
+            await started
+            request.cancel()  # closes the client's connection
+            with pytest.raises(asyncio.CancelledError):
+                await request
+            assert await outcome == "cancelled"
+
+    rt.run(main)
+
+
 BIG = 4 * 1024 * 1024
 
 
@@ -141,8 +205,12 @@ def test_streaming_large_response(rt: Runtime, chunked: bool) -> None:
                 parts = []
                 async for part in r.content.iter_chunked(32 * 1024):
                     parts.append(part)
-                    if len(parts) % 16 == 0:
-                        await asyncio.sleep(0)  # a slower reader: the server must pause
+                    if len(parts) == 32:
+                        # A stalled reader: both transports' buffers fill, the
+                        # client pauses reading and the server's writes pause.
+                        await asyncio.sleep(0.05)
+                    elif len(parts) % 16 == 0:
+                        await asyncio.sleep(0)
             body = b"".join(parts)
             assert len(body) == BIG
             assert digest(body) == digest(payload(BIG))
@@ -370,7 +438,10 @@ def test_client_timeouts(rt: Runtime) -> None:
 # -- TLS --------------------------------------------------------------------------
 
 
-def test_https(rt: Runtime) -> None:
+def test_https(rt: Runtime, tmp_path: Path) -> None:
+    blob = payload(1_000_003)
+    (tmp_path / "blob.bin").write_bytes(blob)
+
     async def main() -> None:
         seen: list[Any] = []
 
@@ -380,9 +451,13 @@ def test_https(rt: Runtime) -> None:
             seen.append((request.secure, sslobj is not None))
             return web.Response(text=sslobj.version())
 
+        async def file(request: web.Request) -> web.FileResponse:
+            return web.FileResponse(tmp_path / "blob.bin")
+
         log: list[Any] = []
         app = ws_app(rt, log)
         app.router.add_get("/info", info)
+        app.router.add_get("/blob", file)
         async with aiohttp_server(app, ssl_context=server_ssl()) as url:
             assert url.startswith("https://")
             async with aiohttp.ClientSession(
@@ -399,6 +474,9 @@ def test_https(rt: Runtime) -> None:
                     assert await ws.receive_str() == "echo:secure"
                 async with s.get(f"{url.replace(HOST, 'localhost')}/info") as r:
                     assert r.status == 200
+                # loop.sendfile() on a TLS transport falls back to reads and writes.
+                async with s.get(f"{url}/blob") as r:
+                    assert await r.read() == blob
             # A certificate from a CA the client does not trust.
             async with aiohttp.ClientSession() as s:
                 with pytest.raises(aiohttp.ClientConnectorCertificateError):
