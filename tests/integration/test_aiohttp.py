@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from integ_support import (
+    CERTS,
     HOST,
     Runtime,
     aiohttp_server,
@@ -523,5 +525,78 @@ def test_unix_socket(rt: Runtime, tmp_path: Path) -> None:
                     assert await r.read() == payload(500_000)
         finally:
             await runner.cleanup()
+
+    rt.run(main)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+def test_ipv6_loopback(rt: Runtime) -> None:
+    async def main() -> None:
+        runner = web.AppRunner(app_with_routes(rt))
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "::1", 0).start()
+            port = runner.addresses[0][1]
+            async with aiohttp.ClientSession() as s:
+                async with s.get(f"http://[::1]:{port}/peer") as r:
+                    assert r.status == 200
+                async with s.post(f"http://[::1]:{port}/echo", data=payload(300_000)) as r:
+                    assert await r.read() == payload(300_000)
+        finally:
+            await runner.cleanup()
+
+    rt.run(main)
+
+
+def test_mutual_tls(rt: Runtime) -> None:
+    """The server requires a client certificate and sees it through the transport."""
+
+    async def main() -> None:
+        async def whoami(request: web.Request) -> web.Response:
+            assert request.transport is not None
+            cert = request.transport.get_extra_info("peercert")
+            return web.Response(text=dict(x[0] for x in cert["subject"])["commonName"])
+
+        app = web.Application()
+        app.router.add_get("/whoami", whoami)
+        server_ctx = server_ssl()
+        server_ctx.load_verify_locations(CERTS / "ca.pem")
+        server_ctx.verify_mode = ssl.CERT_REQUIRED
+        with_cert = client_ssl()
+        with_cert.load_cert_chain(CERTS / "cert.pem", CERTS / "key.pem")
+        async with aiohttp_server(app, ssl_context=server_ctx) as url, \
+                aiohttp.ClientSession() as s:
+            async with s.get(f"{url}/whoami", ssl=with_cert) as r:
+                assert await r.text() == "localhost"
+            # Without a certificate the server ends the handshake (TLS 1.3: after it).
+            with pytest.raises(aiohttp.ClientError):
+                async with s.get(f"{url}/whoami", ssl=client_ssl()) as r:
+                    await r.read()
+
+    rt.run(main)
+
+
+def test_tls_handshake_timeout(rt: Runtime) -> None:
+    """HTTPS to a server that accepts but never speaks TLS: the client's timeout ends it."""
+
+    async def main() -> None:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # until the client gives up
+
+        async with stream_server(silent) as port, aiohttp.ClientSession() as s:
+            start = time.monotonic()
+            with pytest.raises(asyncio.TimeoutError):
+                await s.get(f"https://{HOST}:{port}/", ssl=client_ssl(),
+                            timeout=aiohttp.ClientTimeout(total=0.2))
+            assert time.monotonic() - start < 2
 
     rt.run(main)

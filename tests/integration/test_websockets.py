@@ -333,3 +333,20 @@ def test_raw_handshake_against_stream_server(rt: Runtime) -> None:
             assert info.value.response.body == b"nope"
 
     rt.run(main)
+
+
+def test_open_timeout(rt: Runtime) -> None:
+    """A server that accepts the connection but never answers the handshake."""
+
+    async def main() -> None:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()  # until the client gives up
+
+        async with stream_server(silent) as port:
+            with pytest.raises(TimeoutError):
+                await connect(f"ws://{HOST}:{port}/", open_timeout=0.1, **NO_PROXY)
+            with pytest.raises(TimeoutError):
+                await connect(f"wss://localhost:{port}/", open_timeout=0.1, ssl=client_ssl(),
+                              **NO_PROXY)
+
+    rt.run(main)
