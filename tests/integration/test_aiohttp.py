@@ -600,3 +600,35 @@ def test_tls_handshake_timeout(rt: Runtime) -> None:
             assert time.monotonic() - start < 2
 
     rt.run(main)
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.parametrize("delay", [None, 0.05], ids=["sequential", "happy-eyeballs"])
+def test_next_address_after_a_refusal(rt: Runtime, delay: float | None) -> None:
+    """aiohappyeyeballs tries ::1 (nothing listens there), then 127.0.0.1."""
+
+    class TwoAddresses(aiohttp.abc.AbstractResolver):
+        async def resolve(self, host: str, port: int = 0,
+                          family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+            return [
+                {"hostname": host, "host": addr, "port": port, "family": fam,
+                 "proto": socket.IPPROTO_TCP, "flags": socket.AI_NUMERICHOST}
+                for addr, fam in (("::1", socket.AF_INET6), (HOST, socket.AF_INET))
+            ]
+
+        async def close(self) -> None:
+            pass
+
+    async def main() -> None:
+        async with aiohttp_server(app_with_routes(rt)) as url:
+            port = url.rsplit(":", 1)[1]
+            connector = aiohttp.TCPConnector(resolver=TwoAddresses(), use_dns_cache=False,
+                                             happy_eyeballs_delay=delay)
+            async with aiohttp.ClientSession(connector=connector) as s:
+                for _ in range(3):
+                    async with s.get(f"http://tide.invalid:{port}/hello") as r:
+                        assert await r.text() == "hello"
+                        assert r.connection is None or \
+                            r.connection.transport.get_extra_info("peername")[0] == HOST
+
+    rt.run(main)
