@@ -119,6 +119,22 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+async def send_while_receiving(send: Callable[[str], Awaitable[Any]],
+                               receive: Callable[[], Awaitable[Any]],
+                               messages: list[str]) -> list[Any]:
+    """Send every message while receiving as many replies, concurrently; return the replies."""
+
+    async def sender() -> None:
+        for message in messages:
+            await send(message)
+
+    async def receiver() -> list[Any]:
+        return [await receive() for _ in messages]
+
+    _, replies = await asyncio.gather(sender(), receiver())
+    return replies
+
+
 @asynccontextmanager
 async def aiohttp_server(app: Any, *, ssl_context: ssl.SSLContext | None = None,
                          shutdown_timeout: float = 1.0, sock: Any = None,

@@ -13,6 +13,8 @@ import json
 import socket
 import ssl
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from integ_support import (
     connect_proxy,
     digest,
     payload,
+    send_while_receiving,
     server_ssl,
     stream_server,
     untrusting_ssl,
@@ -313,10 +316,17 @@ def ws_app(rt: Runtime, log: list[Any]) -> web.Application:
     return app
 
 
+@asynccontextmanager
+async def ws_server(rt: Runtime, log: list[Any]) -> AsyncIterator[tuple[str, Any]]:
+    """The websocket app served, and a client session: (base URL, session)."""
+    async with aiohttp_server(ws_app(rt, log)) as url, aiohttp.ClientSession() as s:
+        yield url, s
+
+
 def test_websocket_echo(rt: Runtime) -> None:
     async def main() -> None:
         log: list[Any] = []
-        async with aiohttp_server(ws_app(rt, log)) as url, aiohttp.ClientSession() as s:
+        async with ws_server(rt, log) as (url, s):
             async with s.ws_connect(f"{url}/ws") as ws:
                 await ws.send_str("hi")
                 assert await ws.receive_str() == "echo:hi"
@@ -337,18 +347,11 @@ def test_websocket_echo(rt: Runtime) -> None:
 def test_websocket_many_messages(rt: Runtime) -> None:
     async def main() -> None:
         log: list[Any] = []
-        async with aiohttp_server(ws_app(rt, log)) as url, aiohttp.ClientSession() as s:
+        async with ws_server(rt, log) as (url, s):
             async with s.ws_connect(f"{url}/ws") as ws:
-
-                async def send() -> None:
-                    for i in range(2000):
-                        await ws.send_str(str(i))
-
-                async def receive() -> list[str]:
-                    return [await ws.receive_str() for _ in range(2000)]
-
-                _, got = await asyncio.gather(send(), receive())
-                assert got == [f"echo:{i}" for i in range(2000)]
+                messages = [str(i) for i in range(2000)]
+                got = await send_while_receiving(ws.send_str, ws.receive_str, messages)
+                assert got == [f"echo:{m}" for m in messages]
 
     rt.run(main)
 
@@ -356,7 +359,7 @@ def test_websocket_many_messages(rt: Runtime) -> None:
 def test_websocket_close_codes(rt: Runtime) -> None:
     async def main() -> None:
         log: list[Any] = []
-        async with aiohttp_server(ws_app(rt, log)) as url, aiohttp.ClientSession() as s:
+        async with ws_server(rt, log) as (url, s):
             # The server closes with its code; the client sees it.
             async with s.ws_connect(f"{url}/ws") as ws:
                 await ws.send_str("close:4001")
@@ -378,7 +381,7 @@ def test_websocket_close_codes(rt: Runtime) -> None:
 def test_websocket_ping_pong(rt: Runtime) -> None:
     async def main() -> None:
         log: list[Any] = []
-        async with aiohttp_server(ws_app(rt, log)) as url, aiohttp.ClientSession() as s:
+        async with ws_server(rt, log) as (url, s):
             # Manual: neither side answers pings on its own.
             async with s.ws_connect(f"{url}/ws?autoping=0", autoping=False) as ws:
                 await ws.ping(b"one")

@@ -21,6 +21,7 @@ from integ_support import (
     connect_proxy,
     payload,
     read_request,
+    send_while_receiving,
     server_ssl,
     stream_server,
 )
@@ -99,16 +100,8 @@ def test_many_messages(rt: Runtime) -> None:
     async def main() -> None:
         async with serve(echo_handler(rt, []), HOST, 0) as server:
             async with connect(f"ws://{HOST}:{port_of(server)}", **NO_PROXY) as ws:
-
-                async def send() -> None:
-                    for i in range(3000):
-                        await ws.send(f"m{i}")
-
-                async def receive() -> list[Any]:
-                    return [await ws.recv() for _ in range(3000)]
-
-                _, got = await asyncio.gather(send(), receive())
-                assert got == [f"m{i}" for i in range(3000)]
+                messages = [f"m{i}" for i in range(3000)]
+                assert await send_while_receiving(ws.send, ws.recv, messages) == messages
 
     rt.run(main)
 
