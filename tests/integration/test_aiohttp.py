@@ -107,13 +107,13 @@ def test_server_closes_idle_connections(rt: Runtime) -> None:
     """A keep-alive timeout closes idle connections; the client notices and reconnects."""
 
     async def main() -> None:
-        async with aiohttp_server(app_with_routes(rt), keepalive_timeout=0.05) as url, \
+        async with aiohttp_server(app_with_routes(rt), keepalive_timeout=0.02) as url, \
                 aiohttp.ClientSession() as s:
             ports = []
             for _ in range(3):
                 async with s.get(f"{url}/peer") as r:
                     ports.append(await r.text())
-                await asyncio.sleep(0.15)
+                await asyncio.sleep(0.1)
             assert len(set(ports)) == 3
 
     rt.run(main)
