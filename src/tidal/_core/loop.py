@@ -22,6 +22,7 @@ the ready queue, so either it sees the new item or the writer sees the flag.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 import heapq
 import itertools
 import os
@@ -53,6 +54,8 @@ _MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
 _heappush = heapq.heappush
 _heappop = heapq.heappop
 _monotonic = time.monotonic
+_new = object.__new__
+_copy_context = contextvars.copy_context
 
 
 class _FdEntry:
@@ -163,9 +166,20 @@ class BaseEventLoop(AbstractEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        handle = Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+            handle = Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+        else:
+            # Handle.__init__ without the call: half the cost of Handle(...).
+            # (Debug mode takes the constructor, which records the origin.)
+            handle = _new(Handle)
+            handle._callback = callback
+            handle._args = args
+            handle._loop = self
+            handle._context = _copy_context() if context is None else context
+            handle._cancelled = False
+            handle._repr = None
+            handle._source_traceback = None
         self._ready.append(handle)
         return handle
 
@@ -177,9 +191,18 @@ class BaseEventLoop(AbstractEventLoop):
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-        handle = Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+            handle = Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+        else:  # as in call_soon()
+            handle = _new(Handle)
+            handle._callback = callback
+            handle._args = args
+            handle._loop = self
+            handle._context = _copy_context() if context is None else context
+            handle._cancelled = False
+            handle._repr = None
+            handle._source_traceback = None
         self._ready.append(handle)
         if self._polling:
             self._write_to_self()
@@ -207,9 +230,19 @@ class BaseEventLoop(AbstractEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = TimerHandle(when, callback, args, self, context)
-        if timer._source_traceback:
-            del timer._source_traceback[-1]
+            timer = TimerHandle(when, callback, args, self, context)
+            if timer._source_traceback:
+                del timer._source_traceback[-1]
+        else:  # TimerHandle.__init__ without the two calls, as in call_soon()
+            timer = _new(TimerHandle)
+            timer._callback = callback
+            timer._args = args
+            timer._loop = self
+            timer._context = _copy_context() if context is None else context
+            timer._cancelled = False
+            timer._repr = None
+            timer._source_traceback = None
+            timer._when = when
         _heappush(self._scheduled, (when, self._timer_seq(), timer))
         timer._scheduled = True
         return timer
