@@ -140,18 +140,12 @@ def test_worker_threads(rt: Runtime) -> None:
     rt.run(main)
 
 
-def _root_task_lookup_fails(request: pytest.FixtureRequest) -> None:
-    if request.node.callspec.params.get("rt", "asyncio") != "asyncio":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, raises=RuntimeError,
-            reason="tidal stores a waiting Task itself in Future._callbacks; anyio's "
-                   "find_root_task() unpacks every entry as a (callback, context) pair",
-        ))
+def test_worker_thread_from_an_awaited_task(rt: Runtime) -> None:
+    """anyio.to_thread while another task awaits the caller (Starlette's run_in_threadpool).
 
-
-def test_worker_thread_from_an_awaited_task(rt: Runtime, request: pytest.FixtureRequest) -> None:
-    """anyio.to_thread while another task awaits the caller (Starlette's run_in_threadpool)."""
-    _root_task_lookup_fails(request)
+    anyio's find_root_task() unpacks every entry of ``task._callbacks`` as a
+    (callback, context) pair: tidal's view of that list must give pairs.
+    """
 
     async def child(n: int) -> int:
         return await anyio.to_thread.run_sync(lambda: n * 2)

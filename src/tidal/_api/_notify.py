@@ -66,9 +66,9 @@ def listen(func: Callable[[Any, Any], None], owner: Any, future: Any) -> None:
 
 def add_entry(future: Future, entry: Any) -> None:
     """Append *entry* (an object with ``_run()``) to a pending tidal future's callbacks."""
-    callbacks = future._callbacks
+    callbacks = future._cbs
     if callbacks is None:
-        future._callbacks = [entry]
+        future._cbs = [entry]
     else:
         callbacks.append(entry)
 
@@ -77,7 +77,7 @@ def unlisten(func: Callable[[Any, Any], None], owner: Any, future: Any) -> None:
     """Undo :func:`listen` (does nothing if the callback already ran or was queued)."""
     cls = future.__class__
     if cls is Task or cls is Future:
-        callbacks = future._callbacks
+        callbacks = future._cbs
         if callbacks:
             kept = [
                 cb for cb in callbacks

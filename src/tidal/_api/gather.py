@@ -226,9 +226,9 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
                         record = _new(_ChildDone)
                         record._outer = outer
                         record._child = fut
-                        callbacks = fut._callbacks
+                        callbacks = fut._cbs
                         if callbacks is None:
-                            fut._callbacks = [record]
+                            fut._cbs = [record]
                         else:
                             callbacks.append(record)
                     else:

@@ -54,7 +54,7 @@ class Future:
 
     __slots__ = (
         "_loop", "_ready", "_state", "_result", "_exception", "_exception_tb",
-        "_callbacks", "_asyncio_future_blocking", "_log_tb",
+        "_cbs", "_asyncio_future_blocking", "_log_tb",
         "_cancel_message", "_cancelled_exc", "_source_traceback", "__weakref__",
     )
 
@@ -78,7 +78,7 @@ class Future:
         self._exception: BaseException | None = None
         # _exception_tb is only read after set_exception() stores it, so it is
         # not initialised here (one store less per future).
-        self._callbacks: list[Any] | None = None
+        self._cbs: list[Any] | None = None
         self._asyncio_future_blocking: bool = False
         # False, True, or (plain futures) the _UnretrievedGuard that reports an
         # exception nobody read: clearing the flag drops the guard with it.
@@ -135,13 +135,13 @@ class Future:
             return False
         self._state = _CANCELLED
         self._cancel_message = msg
-        if self._callbacks:
+        if self._cbs:
             self._schedule_callbacks()
         return True
 
     def _schedule_callbacks(self) -> None:
-        callbacks = self._callbacks
-        self._callbacks = None
+        callbacks = self._cbs
+        self._cbs = None
         if not callbacks:
             return
         loop = self._loop
@@ -162,6 +162,17 @@ class Future:
                     loop.call_soon(cb[0], self, context=cb[1])
                 else:
                     loop.call_soon(cb._run)
+
+    @property
+    def _callbacks(self) -> list[tuple[Any, Any]] | None:
+        # asyncio's (C) Future shows its callbacks here as (callback, context)
+        # pairs, None when there are none, read-only; code outside asyncio
+        # iterates them (anyio's find_root_task). tidal keeps bare waiters in
+        # _cbs for speed; this view shows each as the pair asyncio would hold.
+        cbs = self._cbs
+        if not cbs:
+            return None
+        return [cb if cb.__class__ is tuple else _as_pair(cb) for cb in cbs]
 
     @property
     def _log_traceback(self) -> bool:
@@ -230,23 +241,23 @@ class Future:
             return
         if context is None:
             context = _copy_context()
-        callbacks = self._callbacks
+        callbacks = self._cbs
         if callbacks is None:
-            self._callbacks = [(fn, context)]
+            self._cbs = [(fn, context)]
         else:
             callbacks.append((fn, context))
 
     def _add_task_waiter(self, task: Task[Any]) -> None:
         # The wake-up path for tidal tasks: see the module docstring.
-        callbacks = self._callbacks
+        callbacks = self._cbs
         if callbacks is None:
-            self._callbacks = [task]
+            self._cbs = [task]
         else:
             callbacks.append(task)
 
     def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
         """Remove every registration of *fn*; return how many were removed."""
-        callbacks = self._callbacks
+        callbacks = self._cbs
         if not callbacks:
             return 0
         kept = [cb for cb in callbacks if cb.__class__ is not tuple or cb[0] != fn]
@@ -261,7 +272,7 @@ class Future:
             raise InvalidStateError("invalid state")
         self._result = result
         self._state = _FINISHED
-        if self._callbacks:
+        if self._cbs:
             self._schedule_callbacks()
 
     def set_exception(self, exception: BaseException | type[BaseException]) -> None:
@@ -292,7 +303,7 @@ class Future:
         self._exception = exception
         self._exception_tb = exception.__traceback__
         self._state = _FINISHED
-        if self._callbacks:
+        if self._cbs:
             self._schedule_callbacks()
         self._log_tb = _UnretrievedGuard(self) if self._needs_guard else True
 
@@ -306,6 +317,14 @@ class Future:
 
     def __iter__(self) -> Generator[Any, None, Any]:
         return self.__await__()
+
+
+def _as_pair(entry: Any) -> tuple[Any, Any]:
+    # A waiter entry (a Task, a gather/wait record) as a (callback, context) pair.
+    pair = getattr(entry, "_callback_pair", None)
+    if pair is not None:
+        return pair()  # type: ignore[no-any-return]
+    return (entry._run, None)
 
 
 class _UnretrievedGuard:

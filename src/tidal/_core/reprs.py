@@ -18,8 +18,8 @@ def future_repr_info(fut: Any) -> list[str]:
             info.append(f"exception={fut._exception!r}")
         else:
             info.append(f"result={reprlib.repr(fut._result)}")
-    if fut._callbacks:
-        info.append(format_callbacks(fut._callbacks))
+    if fut._cbs:
+        info.append(format_callbacks(fut._cbs))
     if fut._source_traceback:
         frame = fut._source_traceback[-1]
         info.append(f"created at {frame[0]}:{frame[1]}")

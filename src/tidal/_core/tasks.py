@@ -101,7 +101,7 @@ class Task(Future, Generic[_T]):
         self._state = _PENDING
         self._result = None
         self._exception = None
-        self._callbacks = None
+        self._cbs = None
         self._asyncio_future_blocking = False
         self._log_tb = False
         self._cancel_message = None
@@ -174,6 +174,10 @@ class Task(Future, Generic[_T]):
 
             Handle(self._step_now, (), self._loop, self._context)._report(exc)
         del self  # see _step(): the traceback may keep this frame
+
+    def _callback_pair(self) -> tuple[Any, Any]:
+        # How Future._callbacks shows this task waiting (asyncio: its wakeup).
+        return (self._wakeup, self._context)
 
     def _step_now(self) -> None:
         # A step from a handle that runs in the task's context already.
@@ -344,7 +348,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
             else:
                 task._result = stop.value
                 task._state = _FINISHED
-                if task._callbacks:
+                if task._cbs:
                     task._schedule_callbacks()
         except CancelledError as cancelled:
             task._cancelled_exc = cancelled
@@ -381,9 +385,9 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                     # The wake-up path: see the module docstring.
                     result._asyncio_future_blocking = False
                     if result._state is _PENDING:
-                        callbacks = result._callbacks
+                        callbacks = result._cbs
                         if callbacks is None:
-                            result._callbacks = [task]
+                            result._cbs = [task]
                         else:
                             callbacks.append(task)
                     else:  # yielded an already-done future by hand
