@@ -69,6 +69,22 @@ class _FdEntry:
         self.mask: int = 0
 
 
+def _fast_handle(
+    loop: Any, callback: Callable[..., object], args: tuple[Any, ...], context: Any
+) -> Handle:
+    # Handle.__init__ without calling it: half the cost of Handle(...). Only
+    # outside debug mode: the constructor records where the handle was made.
+    handle: Handle = _new(Handle)
+    handle._callback = callback
+    handle._args = args
+    handle._loop = loop
+    handle._context = _copy_context() if context is None else context
+    handle._cancelled = False
+    handle._repr = None
+    handle._source_traceback = None
+    return handle
+
+
 def _run_until_complete_cb(fut: Any) -> None:
     if not fut.cancelled():
         exc = fut.exception()
@@ -170,8 +186,7 @@ class BaseEventLoop(AbstractEventLoop):
             if handle._source_traceback:
                 del handle._source_traceback[-1]
         else:
-            # Handle.__init__ without the call: half the cost of Handle(...).
-            # (Debug mode takes the constructor, which records the origin.)
+            # _fast_handle(), inlined: this is the hottest way to schedule.
             handle = _new(Handle)
             handle._callback = callback
             handle._args = args
@@ -194,15 +209,8 @@ class BaseEventLoop(AbstractEventLoop):
             handle = Handle(callback, args, self, context)
             if handle._source_traceback:
                 del handle._source_traceback[-1]
-        else:  # as in call_soon()
-            handle = _new(Handle)
-            handle._callback = callback
-            handle._args = args
-            handle._loop = self
-            handle._context = _copy_context() if context is None else context
-            handle._cancelled = False
-            handle._repr = None
-            handle._source_traceback = None
+        else:
+            handle = _fast_handle(self, callback, args, context)
         self._ready.append(handle)
         if self._polling:
             self._write_to_self()
