@@ -24,7 +24,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import heapq
-import itertools
 import os
 import socket
 import sys
@@ -111,8 +110,10 @@ class BaseEventLoop(AbstractEventLoop):
         #: The same deque, under a name foreign code will not collide with;
         #: futures look for it to know they may append to it directly.
         self._tidal_ready: deque[Any] = self._ready
-        self._scheduled: list[tuple[float, int, TimerHandle]] = []
-        self._timer_seq = itertools.count().__next__
+        #: (when, timer) pairs. On an exact tie of ``when`` the pair falls back
+        #: to comparing the timers, which compare by deadline: the order among
+        #: equal deadlines is arbitrary, as in asyncio.
+        self._scheduled: list[tuple[float, Any]] = []
         self._timer_cancelled_count = 0
         self._closed = False
         self._stopping = False
@@ -251,7 +252,7 @@ class BaseEventLoop(AbstractEventLoop):
             timer._repr = None
             timer._source_traceback = None
             timer._when = when
-        _heappush(self._scheduled, (when, self._timer_seq(), timer))
+        _heappush(self._scheduled, (when, timer))
         timer._scheduled = True
         return timer
 
@@ -317,9 +318,9 @@ class BaseEventLoop(AbstractEventLoop):
                 self._purge_cancelled_timers()
                 scheduled = self._scheduled
             else:
-                while scheduled and scheduled[0][2]._cancelled:
+                while scheduled and scheduled[0][1]._cancelled:
                     self._timer_cancelled_count -= 1
-                    _heappop(scheduled)[2]._scheduled = False
+                    _heappop(scheduled)[1]._scheduled = False
 
         ready = self._ready
         if ready or self._stopping:
@@ -340,7 +341,7 @@ class BaseEventLoop(AbstractEventLoop):
         if scheduled:
             end = self.time() + self._clock_resolution
             while scheduled and scheduled[0][0] < end:
-                timer = _heappop(scheduled)[2]
+                timer = _heappop(scheduled)[1]
                 timer._scheduled = False
                 ready.append(timer)
 
@@ -371,8 +372,8 @@ class BaseEventLoop(AbstractEventLoop):
     def _purge_cancelled_timers(self) -> None:
         kept = []
         for entry in self._scheduled:
-            if entry[2]._cancelled:
-                entry[2]._scheduled = False
+            if entry[1]._cancelled:
+                entry[1]._scheduled = False
             else:
                 kept.append(entry)
         heapq.heapify(kept)
