@@ -410,3 +410,53 @@ def test_connect_accepted_socket(loop: Any) -> None:
         return bytes(proto.data)
 
     assert loop.run_until_complete(main()) == b"ping"
+
+
+def test_bulk_reads_share_a_buffer_without_mixing_data(loop: Any) -> None:
+    # Two connections stream at once in both directions: reads that come back
+    # full go through the thread's shared buffer, and every chunk handed to
+    # data_received() is its own bytes object, whole and in order.
+    import os
+
+    payloads = [os.urandom(3 * 1024 * 1024 + 123) for _ in range(4)]
+
+    async def main() -> list[bytes]:
+        servers: list[Recorder] = []
+
+        def factory() -> Recorder:
+            p = Recorder(loop)
+            servers.append(p)
+            return p
+
+        srv, port = await _server(loop, factory)
+        clients = []
+        for _ in range(2):
+            clients.append(await loop.create_connection(lambda: Recorder(loop), "127.0.0.1", port))
+        chunks: list[Any] = []
+        for p in [cp for _, cp in clients] + servers:
+            orig = p.data_received
+
+            def data_received(data: bytes, orig: Any = orig) -> None:
+                chunks.append(data)
+                orig(data)
+
+            p.data_received = data_received  # type: ignore[method-assign]
+        for i, (tr, _) in enumerate(clients):
+            tr.write(payloads[i])
+            servers[i].transport.write(payloads[2 + i])
+        for _ in range(2000):
+            if all(len(p.data) >= len(payloads[0]) for p in servers + [cp for _, cp in clients]):
+                break
+            await asyncio.sleep(0.01)
+        got = [bytes(p.data) for p in servers + [cp for _, cp in clients]]
+        assert all(type(c) is bytes for c in chunks)
+        assert max(len(c) for c in chunks) <= 256 * 1024
+        for tr, _ in clients:
+            tr.close()
+        for p in servers:
+            await p.lost
+        srv.close()
+        await srv.wait_closed()
+        return got
+
+    assert loop.run_until_complete(main()) == payloads
