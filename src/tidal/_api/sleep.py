@@ -10,7 +10,7 @@ from collections.abc import Generator
 from typing import Any, TypeVar
 
 from tidal._core import _aio
-from tidal._core.futures import _CANCELLED, _PENDING, Future
+from tidal._core.futures import _CANCELLED, _PENDING
 from tidal._core.handles import Handle
 from tidal._core.loop import BaseEventLoop
 
@@ -102,7 +102,7 @@ async def sleep(delay: float, result: _T = None) -> _T:  # type: ignore[assignme
         raise RuntimeError("no running event loop")
     if (loop.__class__ in _fast_loops or _is_fast_loop(loop.__class__)) and not loop._debug:
         # What call_later() would do, minus the TimerHandle (see _SleepTimer).
-        future = Future(loop=loop)
+        future = loop.create_future()
         entry = _SleepTimer(future, result)
         _heappush(loop._scheduled, (loop.time() + delay, entry))
         try:

@@ -40,7 +40,7 @@ from typing import Any
 from tidal._core import _aio
 from tidal._core.bridge import shutdown_executor, wrap_future
 from tidal._core.errors import asyncio_logger, call_handler, log_context
-from tidal._core.futures import Future
+from tidal._core.futures import _PENDING, Future
 from tidal._core.handles import Handle, TimerHandle
 from tidal._core.poller import Poller, fileobj_to_fd
 from tidal._core.tasks import Task
@@ -266,7 +266,22 @@ class BaseEventLoop(AbstractEventLoop):
 
     def create_future(self) -> Any:
         """A new tidal Future bound to this loop."""
-        return Future(loop=self)
+        if self._debug:  # the constructor records where the future was made
+            return Future(loop=self)
+        # Future.__init__'s stores for a tidal loop, without the call: 250 -> 120 ns.
+        fut = _new(Future)
+        fut._loop = self
+        fut._ready = self._tidal_ready
+        fut._state = _PENDING
+        fut._result = None
+        fut._exception = None
+        fut._cbs = None
+        fut._asyncio_future_blocking = False
+        fut._log_tb = False
+        fut._cancel_message = None
+        fut._cancelled_exc = None
+        fut._source_traceback = None
+        return fut
 
     def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
         """Schedule *coro* as a Task (through the task factory, if one is set)."""
