@@ -22,6 +22,8 @@ import warnings
 from asyncio import BaseProtocol, BaseTransport, ReadTransport, WriteTransport
 from typing import TYPE_CHECKING, Any
 
+from tidal._io.transport import recv_buffer
+
 if TYPE_CHECKING:
     from tidal._core.loop import BaseEventLoop
 
@@ -184,7 +186,12 @@ class _UnixReadPipeTransport(_PipeTransportBase, ReadTransport):
 
     def _read_ready(self) -> None:
         try:
-            data = os.read(self._fileno, self.max_size)  # type: ignore[arg-type]
+            size = self.max_size
+            view = recv_buffer(size)
+            if len(view) != size:
+                view = view[:size]
+            # Not os.read(): see recv_buffer().
+            data = bytes(view[:os.readv(self._fileno, (view,))])  # type: ignore[arg-type]
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:

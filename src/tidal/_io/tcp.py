@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-import threading
 from asyncio.constants import _SendfileMode
 from typing import Any
 
@@ -25,21 +24,12 @@ from tidal._io.transport import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     SocketTransportBase,
     logger,
+    recv_buffer,
     set_result_unless_cancelled,
 )
 
 _OWN_WRITELINES = sys.version_info >= (3, 12)
 _BufferedProtocol = asyncio.BufferedProtocol
-_local = threading.local()
-
-
-def _recv_buffer(size: int) -> memoryview:
-    # One bulk receive buffer per thread, shared by its transports: each read
-    # is copied out before data_received() runs, so nothing outlives it.
-    view: memoryview | None = getattr(_local, "view", None)
-    if view is None or len(view) < size:
-        view = _local.view = memoryview(bytearray(size))
-    return view
 
 
 class _SelectorSocketTransport(SocketTransportBase):
@@ -107,7 +97,7 @@ class _SelectorSocketTransport(SocketTransportBase):
                 # by realloc(), and glibc then serves the next one with an
                 # mmap() again: ~45 us (mmap, mremap, munmap and the page
                 # faults) for every 64 KiB message, against ~2 us for the copy.
-                view = _recv_buffer(size)
+                view = recv_buffer(size)
                 data = bytes(view[:self._sock.recv_into(view, size)])
         except (BlockingIOError, InterruptedError):
             return

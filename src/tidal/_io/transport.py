@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import logging
 import sys
+import threading
 import warnings
 import weakref
 from typing import Any
@@ -25,6 +26,24 @@ logger = logging.getLogger("asyncio")
 #: After this many writes to a lost connection, each further one is logged.
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 _DETACH_ON_DEL = sys.version_info >= (3, 13)
+
+
+_local = threading.local()
+
+
+def recv_buffer(size: int) -> memoryview:
+    """The calling thread's receive buffer, at least *size* bytes.
+
+    Shared by the thread's stream and pipe transports: each read is copied out
+    (at its own size) before the protocol sees it, so nothing outlives it.  A
+    fresh recv(256 KiB) or os.read(256 KiB) is an mmap() in glibc, shrunk with
+    mremap() when less arrives and unmapped when freed: 14 us for a 100-byte
+    read, 45 us for 64 KiB, against 0.3 us and 2 us for the copy.
+    """
+    view: memoryview | None = getattr(_local, "view", None)
+    if view is None or len(view) < size:
+        view = _local.view = memoryview(bytearray(size))
+    return view
 
 
 def set_result_unless_cancelled(fut: Any, result: Any) -> None:
