@@ -90,6 +90,13 @@ def _is_fast_loop(cls: type) -> bool:
     return fast
 
 
+def _future_and_timer(loop: Any, delay: float, result: Any) -> tuple[Any, Any]:
+    # asyncio's way, on any loop. A helper, so that sleep()'s frame, which
+    # every sleeping task keeps, needs one stack slot less.
+    future = loop.create_future()
+    return future, loop.call_later(delay, _set_result_unless_cancelled, future, result)
+
+
 async def sleep(delay: float, result: _T = None) -> _T:  # type: ignore[assignment]
     """Suspend the current task for *delay* seconds, then return *result*."""
     if delay <= 0:
@@ -100,6 +107,7 @@ async def sleep(delay: float, result: _T = None) -> _T:  # type: ignore[assignme
     loop = _aio.get_running_loop_or_none()
     if loop is None:
         raise RuntimeError("no running event loop")
+    entry: Any  # one local for both paths' timer: every sleeping task keeps the frame
     if (loop.__class__ in _fast_loops or _is_fast_loop(loop.__class__)) and not loop._debug:
         # What call_later() would do, minus the TimerHandle (see _SleepTimer).
         future = loop.create_future()
@@ -112,9 +120,8 @@ async def sleep(delay: float, result: _T = None) -> _T:  # type: ignore[assignme
                 entry._cancelled = True
                 entry._fut = entry._result = None
                 loop._timer_cancelled_count += 1
-    future = loop.create_future()
-    timer = loop.call_later(delay, _set_result_unless_cancelled, future, result)
+    future, entry = _future_and_timer(loop, delay, result)  # entry: the TimerHandle
     try:
         return await future  # type: ignore[no-any-return]
     finally:
-        timer.cancel()
+        entry.cancel()
