@@ -12,6 +12,7 @@ from tidal._io.transport import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
     SocketTransportBase,
     logger,
+    recv_buffer,
     set_result_unless_cancelled,
 )
 
@@ -33,7 +34,8 @@ class _SelectorDatagramTransport(SocketTransportBase, asyncio.DatagramTransport)
         self._buffer_size = 0
         # A UDP datagram never exceeds 64 KiB, and a 256 KiB recvfrom() costs
         # an mmap()/munmap() pair per datagram in glibc; other families (Unix
-        # datagrams can be larger) keep asyncio's size.
+        # datagrams can be larger) keep asyncio's size, read through the
+        # thread's buffer.
         self._recv_size = 65536 if sock.family in _IP_FAMILIES else self.max_size
         super().__init__(loop, sock, protocol, extra)
         self._address = address
@@ -56,7 +58,14 @@ class _SelectorDatagramTransport(SocketTransportBase, asyncio.DatagramTransport)
         if self._conn_lost:
             return
         try:
-            data, addr = self._sock.recvfrom(self._recv_size)
+            size = self._recv_size
+            if size <= 65536:
+                data, addr = self._sock.recvfrom(size)
+            else:
+                # Unix datagrams: see recv_buffer().
+                view = recv_buffer(size)
+                n, addr = self._sock.recvfrom_into(view, size)
+                data = bytes(view[:n])
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
