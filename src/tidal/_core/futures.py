@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.handles import Handle
 
+_new = object.__new__
+
 if TYPE_CHECKING:
     from tidal._core.tasks import Task
 
@@ -149,12 +151,24 @@ class Future:
         if ready is not None:
             if loop._closed:
                 raise RuntimeError("Event loop is closed")
+            debug = loop._debug
             for cb in callbacks:
                 if cb.__class__ is tuple:
-                    ready.append(Handle(cb[0], (self,), loop, cb[1]))
+                    if debug:
+                        handle = Handle(cb[0], (self,), loop, cb[1])
+                    else:  # the constructor's stores without the call, as call_soon()
+                        handle = _new(Handle)
+                        handle._callback = cb[0]
+                        handle._args = (self,)
+                        handle._loop = loop
+                        handle._context = cb[1]
+                        handle._cancelled = False
+                        handle._repr = None
+                        handle._source_traceback = None
+                    ready.append(handle)
                 else:  # a tidal Task awaiting this future: run it next
                     ready.append(cb)
-            if loop._debug:
+            if debug:
                 loop._check_thread()
         else:
             for cb in callbacks:
