@@ -22,6 +22,7 @@ import warnings
 from asyncio import BaseProtocol, BaseTransport, ReadTransport, WriteTransport
 from typing import TYPE_CHECKING, Any
 
+from tidal._io.flow import WriteFlowControl
 from tidal._io.transport import recv_buffer
 
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ class _UnixReadPipeTransport(_PipeTransportBase, ReadTransport):
         loop.call_soon(self._call_connection_lost, exc)
 
 
-class _UnixWritePipeTransport(_PipeTransportBase, WriteTransport):
+class _UnixWritePipeTransport(WriteFlowControl, _PipeTransportBase, WriteTransport):
     """The write end of a pipe (or a socket or character device) on the loop."""
 
     __slots__ = ("_buffer", "_conn_lost", "_protocol_paused", "_high_water", "_low_water")
@@ -289,43 +290,6 @@ class _UnixWritePipeTransport(_PipeTransportBase, WriteTransport):
 
     def _buffered(self) -> int:
         return len(self._buffer)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """The ``(low, high)`` water marks."""
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Pause the protocol above *high* buffered bytes, resume it at *low*."""
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if len(self._buffer) <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        self._tell_protocol("pause_writing")
-
-    def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and len(self._buffer) <= self._low_water:
-            self._protocol_paused = False
-            self._tell_protocol("resume_writing")
-
-    def _tell_protocol(self, method: str) -> None:
-        # A failing pause_writing()/resume_writing() is reported, not raised
-        # into write() or the loop.
-        try:
-            getattr(self._protocol, method)()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._report(f"protocol.{method}() failed", exc)
 
     # -- I/O --------------------------------------------------------------------
 

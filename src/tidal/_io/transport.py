@@ -19,6 +19,7 @@ from typing import Any
 
 from tidal._core.handles import Handle
 from tidal._io.fdwatch import unwatch, watch
+from tidal._io.flow import WriteFlowControl
 from tidal._io.trsock import TransportSocket
 
 logger = logging.getLogger("asyncio")
@@ -52,7 +53,7 @@ def set_result_unless_cancelled(fut: Any, result: Any) -> None:
         fut.set_result(result)
 
 
-class SocketTransportBase(asyncio.Transport):
+class SocketTransportBase(WriteFlowControl, asyncio.Transport):
     """Socket ownership, close/abort, pause/resume reading and write flow control."""
 
     __slots__ = (
@@ -197,57 +198,6 @@ class SocketTransportBase(asyncio.Transport):
             self._write_handle = None
             if not unwatch(self._loop, self._sock_fd, True, handle):
                 handle.cancel()
-
-    def get_write_buffer_size(self) -> int:
-        """Bytes waiting to be sent."""
-        raise NotImplementedError
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        """``(low, high)`` water marks."""
-        return (self._low_water, self._high_water)
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        """Set the water marks that pause and resume the protocol's writing."""
-        if high is None:
-            high = 64 * 1024 if low is None else 4 * low
-        if low is None:
-            low = high // 4
-        if not high >= low >= 0:
-            raise ValueError(f"high ({high!r}) must be >= low ({low!r}) must be >= 0")
-        self._high_water = high
-        self._low_water = low
-        self._maybe_pause_protocol()
-
-    def _maybe_pause_protocol(self) -> None:
-        if self.get_write_buffer_size() <= self._high_water or self._protocol_paused:
-            return
-        self._protocol_paused = True
-        try:
-            self._protocol.pause_writing()
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler({
-                "message": "protocol.pause_writing() failed",
-                "exception": exc,
-                "transport": self,
-                "protocol": self._protocol,
-            })
-
-    def _maybe_resume_protocol(self) -> None:
-        if self._protocol_paused and self.get_write_buffer_size() <= self._low_water:
-            self._protocol_paused = False
-            try:
-                self._protocol.resume_writing()
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler({
-                    "message": "protocol.resume_writing() failed",
-                    "exception": exc,
-                    "transport": self,
-                    "protocol": self._protocol,
-                })
 
     # -- closing --------------------------------------------------------------
 
