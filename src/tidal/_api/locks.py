@@ -37,6 +37,13 @@ def _overrides(cls: type, base: type, names: tuple[str, ...]) -> bool:
     return any(getattr(cls, name) is not getattr(base, name) for name in names)
 
 
+
+def _state_repr(base: str, state: str, waiters: Any) -> str:
+    """``<... object at 0x... [state, waiters:N]>``, asyncio's shape for its primitives."""
+    if waiters:
+        state = f"{state}, waiters:{len(waiters)}"
+    return f"<{base[1:-1]} [{state}]>"
+
 class Lock(LoopBound):
     """A mutual-exclusion lock for tasks, not owned by the task that took it.
 
@@ -63,11 +70,8 @@ class Lock(LoopBound):
         self._locked: bool = False
 
     def __repr__(self) -> str:
-        res = super().__repr__()
-        extra = "locked" if self._locked else "unlocked"
-        if self._waiters:
-            extra = f"{extra}, waiters:{len(self._waiters)}"
-        return f"<{res[1:-1]} [{extra}]>"
+        state = "locked" if self._locked else "unlocked"
+        return _state_repr(super().__repr__(), state, self._waiters)
 
     async def __aenter__(self) -> None:
         if self._inline_acquire and not self._locked and not self._waiters:
@@ -152,11 +156,7 @@ class Event(LoopBound):
         self._value: bool = False
 
     def __repr__(self) -> str:
-        res = super().__repr__()
-        extra = "set" if self._value else "unset"
-        if self._waiters:
-            extra = f"{extra}, waiters:{len(self._waiters)}"
-        return f"<{res[1:-1]} [{extra}]>"
+        return _state_repr(super().__repr__(), "set" if self._value else "unset", self._waiters)
 
     def is_set(self) -> bool:
         """True if the flag is set."""
@@ -212,11 +212,8 @@ class Condition(LoopBound):
         self._waiters: deque[Any] = deque()
 
     def __repr__(self) -> str:
-        res = super().__repr__()
-        extra = "locked" if self.locked() else "unlocked"
-        if self._waiters:
-            extra = f"{extra}, waiters:{len(self._waiters)}"
-        return f"<{res[1:-1]} [{extra}]>"
+        state = "locked" if self.locked() else "unlocked"
+        return _state_repr(super().__repr__(), state, self._waiters)
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -359,11 +356,8 @@ class Semaphore(LoopBound):
         self._value: int = value
 
     def __repr__(self) -> str:
-        res = super().__repr__()
-        extra = "locked" if self.locked() else f"unlocked, value:{self._value}"
-        if self._waiters:
-            extra = f"{extra}, waiters:{len(self._waiters)}"
-        return f"<{res[1:-1]} [{extra}]>"
+        state = "locked" if self.locked() else f"unlocked, value:{self._value}"
+        return _state_repr(super().__repr__(), state, self._waiters)
 
     async def __aenter__(self) -> None:
         if self._inline_acquire and self._value != 0 and not self._waiters:
