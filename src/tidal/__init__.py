@@ -60,6 +60,7 @@ from tidal._core.tasks import (
 from tidal._io.process import *  # noqa: F403
 from tidal._io.streams import *  # noqa: F403
 from tidal._loop import EventLoop
+from tidal._namespace import *  # noqa: F403
 
 #: asyncio code names the default loop class this way; tidal has one loop class.
 SelectorEventLoop = EventLoop
@@ -69,6 +70,7 @@ __version__ = "0.1.0"
 _API_MODULES = (
     "_api.gather", "_api.locks", "_api.queues", "_api.runners", "_api.taskgroups",
     "_api.threads", "_api.timeouts", "_api.wait", "_io.streams", "_io.process",
+    "_namespace",
 )
 
 
