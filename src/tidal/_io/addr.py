@@ -37,12 +37,23 @@ def check_nonblocking(loop: Any, sock: Any) -> None:
         raise ValueError("the socket must be non-blocking")
 
 
+#: Stream protocols TCP_NODELAY applies to; 0 is the family's default, TCP.
+_NODELAY_PROTOS = (0, socket.IPPROTO_TCP)
+
+
 def set_nodelay(sock: socket.socket) -> None:
-    """Disable Nagle on TCP sockets: small writes leave at once."""
+    """Disable Nagle on TCP sockets: small writes leave at once.
+
+    asyncio does it only when ``sock.proto == IPPROTO_TCP``; a socket made as
+    ``socket.socket(AF_INET, SOCK_STREAM)`` has proto 0, never gets it, and a
+    request/response server on it stalls ~40 ms per response (delayed ACK).
+    tidal, like uvloop, sets it on every TCP stream socket (a deliberate
+    difference, listed in the README).
+    """
     if (
         sock.family in _TCP_FAMILIES
         and sock.type == socket.SOCK_STREAM
-        and sock.proto == socket.IPPROTO_TCP
+        and sock.proto in _NODELAY_PROTOS
     ):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
