@@ -23,7 +23,7 @@ import threading
 from asyncio import CancelledError
 from collections.abc import Callable, Coroutine
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tidal._api.gather import gather
 from tidal._core import _aio
@@ -133,13 +133,13 @@ class Runner:
 
         self._interrupt_count = 0
         try:
-            return self._loop.run_until_complete(task)  # type: ignore[no-any-return]
+            return cast(_T, self._loop.run_until_complete(task))
         except CancelledError:
             if self._interrupt_count > 0:
                 uncancel = getattr(task, "uncancel", None)
                 if uncancel is not None and uncancel() == 0:
                     # Chained to the CancelledError, as asyncio does.
-                    raise KeyboardInterrupt()  # noqa: B904
+                    raise KeyboardInterrupt()
             raise
         finally:
             if sigint_handler is not None and signal.getsignal(signal.SIGINT) is sigint_handler:

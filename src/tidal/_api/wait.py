@@ -29,7 +29,7 @@ from typing import Any
 from tidal._api._notify import listen, unlisten
 from tidal._api.timeouts import timeout as _timeout
 from tidal._core.events import get_event_loop, get_running_loop
-from tidal._core.futures import isfuture
+from tidal._core.futures import failure, isfuture
 from tidal._core.tasks import ensure_future, iscoroutine
 
 __all__ = (
@@ -167,6 +167,9 @@ if _PY312:
             # Expired already: the awaitable must not even start (if not done).
             task = ensure_future(fut)
             if task.done():
+                error = failure(task)  # raised here: no Future.result frame
+                if error is not None:
+                    raise error
                 return task.result()
             await _cancel_and_wait(task, get_running_loop())
             try:
@@ -192,6 +195,9 @@ else:
         if timeout <= 0:
             task = ensure_future(fut, loop=loop)
             if task.done():
+                error = failure(task)  # raised here: no Future.result frame
+                if error is not None:
+                    raise error
                 return task.result()
             await _cancel_and_wait(task, loop)
             try:
@@ -208,12 +214,18 @@ else:
                 await waiter
             except CancelledError:
                 if task.done():
+                    error = failure(task)  # raised here: no Future.result frame
+                    if error is not None:
+                        raise error
                     return task.result()
                 task.remove_done_callback(release)
                 # The task must not outlive wait_for() (bpo-32751).
                 await _cancel_and_wait(task, loop)
                 raise
             if task.done():
+                error = failure(task)  # raised here: no Future.result frame
+                if error is not None:
+                    raise error
                 return task.result()
             task.remove_done_callback(release)
             await _cancel_and_wait(task, loop)

@@ -14,6 +14,7 @@ Task can await a tidal future and vice versa.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import sys
 from asyncio import CancelledError, InvalidStateError
@@ -43,8 +44,14 @@ _copy_context = contextvars.copy_context
 _WRAP_STOPITERATION = sys.version_info >= (3, 13)
 
 
+#: What ``__class__`` reports for tidal's Future: see Future.__class__.
+_AIO_FUTURE: type = asyncio.Future
+
+
 def isfuture(obj: object) -> bool:
     """True for any future-like object (tidal's, asyncio's, or a duck type)."""
+    if type(obj) is Future:
+        return True
     return (
         hasattr(obj.__class__, "_asyncio_future_blocking")
         and getattr(obj, "_asyncio_future_blocking", None) is not None
@@ -94,15 +101,25 @@ class Future:
 
     __class_getitem__: Any = classmethod(GenericAlias)
 
-    def __repr__(self) -> str:
-        from tidal._core.reprs import future_repr
+    # ``isinstance(x, asyncio.Future)`` consults ``x.__class__`` when the type
+    # itself does not match, so reporting asyncio's class here makes tidal's
+    # futures pass the checks libraries make (anyio's cancel delivery,
+    # asyncio.wrap_future, singledispatch on asyncio.Future) without
+    # subclassing asyncio's C implementation.  ``type(fut)`` stays tidal's
+    # Future, and subclasses report themselves.  tidal's own code always
+    # tests ``type(x)``.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        cls = type(self)
+        return _AIO_FUTURE if cls is Future else cls
 
-        return future_repr(self)
+    def __repr__(self) -> str:
+        return _future_repr(self)
 
     def _report_unretrieved(self) -> None:
         # Called when the future is finalized with its exception unread.
         context: dict[str, Any] = {
-            "message": f"{self.__class__.__name__} exception was never retrieved",
+            "message": f"{type(self).__name__} exception was never retrieved",
             "exception": self._exception,
             "future": self,
         }
@@ -335,6 +352,35 @@ class Future:
         return self.__await__()
 
 
+def failure(fut: Any) -> BaseException | None:
+    """What ``fut.result()`` would raise for a done *fut*, or None if it has a result.
+
+    Marks the exception retrieved and restores its traceback, so the caller
+    can ``raise`` it in its own frame: tracebacks then show no
+    ``Future.result`` frame, as with asyncio's C Future.
+    """
+    cls = type(fut)
+    if cls is Future or cls is _task_class[0]:
+        state = fut._state
+        if state is _FINISHED:
+            exc = fut._exception
+            if exc is None:
+                return None
+            fut._log_tb = False
+            return exc.with_traceback(fut._exception_tb)  # type: ignore[no-any-return]
+        if state is _CANCELLED:
+            return fut._make_cancelled_error()  # type: ignore[no-any-return]
+    try:
+        fut.result()
+    except BaseException as exc:
+        return exc
+    return None
+
+
+#: tidal's Task, filled in by tasks.py (which imports this module).
+_task_class: list[type] = [Future]
+
+
 def _not_awaited_error() -> RuntimeError:
     return RuntimeError("await wasn't used with future")
 
@@ -391,3 +437,8 @@ def format_callbacks(callbacks: list[Any]) -> str:
     else:
         text = ""
     return f"cb=[{text}]"
+
+
+# Bound at import time, not in __repr__: a future reported while the
+# interpreter shuts down can no longer import anything.
+from tidal._core.reprs import future_repr as _future_repr  # noqa: E402

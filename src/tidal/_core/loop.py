@@ -13,10 +13,18 @@ One turn of the loop (``_run_once``):
 The ready queue is a deque of objects with a ``_run()`` method: Handles,
 TimerHandles and Tasks side by side (see ``tasks.py``), in FIFO order.
 
-Thread wakeups: ``call_soon_threadsafe`` appends to the ready deque (atomic
-under the GIL) and writes to the wakeup fd only if the loop is, or is about
-to be, blocked in the poller.  The loop sets ``_polling`` *before* it checks
-the ready queue, so either it sees the new item or the writer sees the flag.
+Thread wakeups: ``call_soon_threadsafe`` from another thread appends to a
+deque of its own (atomic under the GIL) and writes to the wakeup fd only if
+the loop is, or is about to be, blocked in the poller.  The loop sets
+``_polling`` *before* it checks the queues, so either it sees the new item or
+the writer sees the flag.  Each turn moves at most ``_THREADSAFE_BATCH`` of
+those calls onto the ready queue, so under a flood from other threads timers
+and I/O still get a turn every batch; and a thread that is more than
+``_THREADSAFE_BACKLOG`` calls ahead gives the GIL away on each call (asyncio's
+threads do so anyway, in the self-pipe write every call makes; tidal's
+writes nothing while the loop is busy, so a flood could starve the loop of
+the GIL itself).  Called from the loop's own thread it is call_soon(), order
+included.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from typing import Any
 from tidal._core import _aio
 from tidal._core.bridge import shutdown_executor, wrap_future
 from tidal._core.errors import asyncio_logger, call_handler, log_context
-from tidal._core.futures import _PENDING, Future
+from tidal._core.futures import _PENDING, Future, failure
 from tidal._core.handles import Handle, TimerHandle
 from tidal._core.poller import Poller, fileobj_to_fd
 from tidal._core.tasks import Task
@@ -49,6 +57,12 @@ from tidal._core.tasks import Task
 MAXIMUM_SELECT_TIMEOUT = 24 * 3600
 _MIN_SCHEDULED_TIMER_HANDLES = 100
 _MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
+#: Most calls from other threads moved onto the ready queue per turn.
+_THREADSAFE_BATCH = 512
+#: Backlog past which a calling thread gives the GIL away on every call.
+_THREADSAFE_BACKLOG = 4 * _THREADSAFE_BATCH
+_get_ident = threading.get_ident
+_sleep = time.sleep
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -110,6 +124,8 @@ class BaseEventLoop(AbstractEventLoop):
         #: The same deque, under a name foreign code will not collide with;
         #: futures look for it to know they may append to it directly.
         self._tidal_ready: deque[Any] = self._ready
+        #: call_soon_threadsafe() arrivals from other threads (see the module docstring).
+        self._threadsafe: deque[Any] = deque()
         #: (when, timer) pairs. On an exact tie of ``when`` the pair falls back
         #: to comparing the timers, which compare by deadline: the order among
         #: equal deadlines is arbitrary, as in asyncio.
@@ -212,7 +228,15 @@ class BaseEventLoop(AbstractEventLoop):
                 del handle._source_traceback[-1]
         else:
             handle = _fast_handle(self, callback, args, context)
-        self._ready.append(handle)
+        thread_id = self._thread_id
+        if thread_id is None or thread_id == _get_ident():
+            self._ready.append(handle)
+        else:
+            threadsafe = self._threadsafe
+            threadsafe.append(handle)
+            if len(threadsafe) > _THREADSAFE_BACKLOG:
+                # The loop is far behind: let it have the GIL (see the module docstring).
+                _sleep(0)
         if self._polling:
             self._write_to_self()
         return handle
@@ -338,12 +362,15 @@ class BaseEventLoop(AbstractEventLoop):
                     _heappop(scheduled)[1]._scheduled = False
 
         ready = self._ready
+        threadsafe = self._threadsafe
+        if threadsafe:
+            self._take_threadsafe()
         if ready or self._stopping:
             if self._fds:
                 self._process_events(self._poller.poll(0))
         else:
             self._polling = True
-            if ready:
+            if ready or threadsafe:
                 timeout: float | None = 0
             elif scheduled:
                 timeout = min(max(0.0, scheduled[0][0] - self.time()), MAXIMUM_SELECT_TIMEOUT)
@@ -366,6 +393,14 @@ class BaseEventLoop(AbstractEventLoop):
         popleft = ready.popleft
         for _ in range(len(ready)):
             popleft()._run()
+
+    def _take_threadsafe(self) -> None:
+        # Calls from other threads join the ready queue, a bounded batch a turn.
+        threadsafe = self._threadsafe
+        append = self._ready.append
+        popleft = threadsafe.popleft
+        for _ in range(min(len(threadsafe), _THREADSAFE_BATCH)):
+            append(popleft())
 
     def _run_ready_debug(self) -> None:
         ready = self._ready
@@ -471,6 +506,9 @@ class BaseEventLoop(AbstractEventLoop):
             future.remove_done_callback(_run_until_complete_cb)
         if not future.done():
             raise RuntimeError("Event loop stopped before Future completed.")
+        error = failure(future)
+        if error is not None:
+            raise error
         return future.result()
 
     def stop(self) -> None:
@@ -499,6 +537,7 @@ class BaseEventLoop(AbstractEventLoop):
             asyncio_logger().debug("Close %r", self)
         self._closed = True
         self._ready.clear()
+        self._threadsafe.clear()
         self._scheduled.clear()
         self._executor_shutdown_called = True
         executor = self._default_executor

@@ -29,7 +29,7 @@ def future_repr_info(fut: Any) -> list[str]:
 @reprlib.recursive_repr()
 def future_repr(fut: Any) -> str:
     """``<Future pending cb=[...]>``."""
-    return f"<{fut.__class__.__name__} {' '.join(future_repr_info(fut))}>"
+    return f"<{type(fut).__name__} {' '.join(future_repr_info(fut))}>"
 
 
 def task_repr_info(task: Any) -> list[str]:
@@ -48,4 +48,4 @@ def task_repr_info(task: Any) -> list[str]:
 @reprlib.recursive_repr()
 def task_repr(task: Any) -> str:
     """``<Task pending name='Task-1' coro=<main() running at prog.py:3>>``."""
-    return f"<{task.__class__.__name__} {' '.join(task_repr_info(task))}>"
+    return f"<{type(task).__name__} {' '.join(task_repr_info(task))}>"

@@ -19,6 +19,7 @@ The current-task and all-tasks registries are asyncio's own (see ``_aio``), so
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import inspect
 import itertools
@@ -33,9 +34,12 @@ from types import CoroutineType, GeneratorType, GenericAlias
 from typing import Any, ClassVar, Generic, TextIO, TypeVar
 
 from tidal._core import _aio
+from tidal._core import futures as _futures_module
 from tidal._core.events import _get_event_loop_for_future, get_event_loop, get_running_loop
 from tidal._core.format import extract_stack
-from tidal._core.futures import _FINISHED, _PENDING, Future, isfuture
+from tidal._core.futures import _CANCELLED, _FINISHED, _PENDING, Future, isfuture
+from tidal._core.handles import Handle
+from tidal._core.reprs import task_repr
 
 __all__ = ("Task", "current_task", "all_tasks", "iscoroutine")
 
@@ -51,6 +55,8 @@ _get_running_loop_or_none = _aio.get_running_loop_or_none
 _copy_context = contextvars.copy_context
 _next_task_number = itertools.count(1).__next__
 _UNCANCEL_CLEARS_MUST_CANCEL = sys.version_info >= (3, 13)
+#: What ``__class__`` reports for tidal's Task (see Future.__class__).
+_AIO_TASK: type = asyncio.Task
 
 _coroutine_types: set[type] = {CoroutineType}
 if sys.version_info < (3, 12):
@@ -155,9 +161,13 @@ class Task(Future, Generic[_T]):
 
     __class_getitem__: Any = classmethod(GenericAlias)
 
-    def __repr__(self) -> str:
-        from tidal._core.reprs import task_repr
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        # isinstance(task, asyncio.Task) holds, as for Future (see there).
+        cls = type(self)
+        return _AIO_TASK if cls is Task else cls
 
+    def __repr__(self) -> str:
         return task_repr(self)
 
     def _run(self) -> None:
@@ -170,8 +180,6 @@ class Task(Future, Generic[_T]):
             # asyncio runs a step in a Handle, which hands errors (such as
             # stepping a task already completed with Future.set_result) to
             # the exception handler: so does the queued task.
-            from tidal._core.handles import Handle
-
             Handle(self._step_now, (), self._loop, self._context)._report(exc)
         del self  # see _step(): the traceback may keep this frame
 
@@ -185,10 +193,13 @@ class Task(Future, Generic[_T]):
         del self  # see _step()
 
     def _wakeup(self, future: Any) -> None:
-        # The generic path, for futures that are not tidal's.
+        # The generic path, for futures that are not tidal's: the outcome is
+        # read here, so _step() must not read the waiter again.
+        self._fut_waiter = None
         try:
             future.result()
         except BaseException as exc:
+            strip_internal_frames(exc)
             _step(self, exc)
         else:
             _step(self, None)
@@ -325,15 +336,37 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
     """
     if task._state is not _PENDING:
         raise InvalidStateError(f"_step(): already done: {task!r}, {exc!r}")
+    waiter = task._fut_waiter
+    if waiter is not None:
+        task._fut_waiter = None
+        if exc is None:
+            # Woken by the tidal future it awaited: take its outcome here, as
+            # asyncio's wakeup does with result() before the step.  A failure
+            # is thrown straight into the coroutine (no Future.result frame
+            # in the traceback); under a pending cancel() a cancelled
+            # waiter's own CancelledError (and message) goes in, and a failed
+            # waiter's exception counts as retrieved.
+            state = waiter._state
+            if state is _FINISHED:
+                exc = waiter._exception
+                if exc is not None:
+                    waiter._log_tb = False
+                    exc = exc.with_traceback(waiter._exception_tb)
+                    _finish_await(task._coro)
+            elif state is _CANCELLED:
+                exc = waiter._make_cancelled_error()
     if task._must_cancel:
         if not isinstance(exc, CancelledError):
             exc = task._make_cancelled_error()
         task._must_cancel = False
-    task._fut_waiter = None
     loop = task._loop
-    # An eager start has made the task current already; setdefault sees it.
-    current = _current_tasks.setdefault(loop, task)
-    if current is not task:
+    # An eager start has made the task current already.  The registration is
+    # a subscript store, not a call: a call returning would check for signals
+    # (Ctrl-C) before the try below could undo the registration.
+    current = _current_tasks.get(loop)
+    if current is None:
+        _current_tasks[loop] = task
+    elif current is not task:
         raise RuntimeError(
             f"Cannot enter into task {task!r} while another task {current!r} is being executed."
         )
@@ -357,9 +390,10 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
             Future.set_exception(task, fatal)
             raise
         except BaseException as error:
+            strip_internal_frames(error)
             Future.set_exception(task, error)
         else:
-            cls = result.__class__
+            cls = type(result)
             if result is None:
                 # A bare yield (sleep(0)): run again on the next turn.
                 ready = task._ready
@@ -405,8 +439,84 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
             )
     # An exception's traceback keeps this frame: it must not keep the task
     # (nor its coroutine), or an unretrieved exception is reported at some
-    # later garbage collection instead of when the task is dropped.
-    del task, current, coro
+    # later garbage collection instead of when the task is dropped; nor the
+    # exception thrown in, whose traceback holds this frame (a cycle).
+    del task, current, coro, waiter, exc
+
+
+def _finish_await(coro: Any) -> None:
+    # Close the Future.__await__ generator the coroutine is suspended in, if
+    # that is what it awaits: an exception thrown in then comes out of an
+    # exhausted generator, which adds no frame, so the traceback goes from
+    # the user's await line straight to where the error was raised.  Only on
+    # the error path; the coroutine sees exactly the same exception.
+    inner = coro
+    while True:
+        cls = type(inner)
+        if cls is CoroutineType:
+            nxt = inner.cr_await
+        elif cls is GeneratorType:
+            nxt = inner.gi_yieldfrom
+        else:
+            return
+        if nxt is None:
+            break
+        inner = nxt
+    if inner.gi_code is _AWAIT_CODE if cls is GeneratorType else False:
+        inner.close()
+
+
+_AWAIT_CODE = Future.__await__.__code__
+
+
+def strip_internal_frames(exc: BaseException) -> None:
+    """Unlink tidal's plumbing frames from *exc*'s traceback (and its chain).
+
+    asyncio's C Task and Future add no frames between two user frames; the
+    pure-Python step, ``Future.__await__`` and ``result()`` would.  Run only
+    on error paths, where an exception crosses a task boundary.  The last
+    entry (where the exception was raised) is always kept.
+    """
+    seen = 0
+    while exc is not None and seen < 8:  # bounded: chains can be long or cyclic
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code in _INTERNAL_CODES:
+            tb = tb.tb_next
+        if tb is not exc.__traceback__:
+            exc.__traceback__ = tb
+        while tb is not None:
+            nxt = tb.tb_next
+            skip = nxt
+            while (
+                skip is not None
+                and skip.tb_next is not None
+                and skip.tb_frame.f_code in _INTERNAL_CODES
+            ):
+                skip = skip.tb_next
+            if skip is not nxt:
+                tb.tb_next = skip
+            tb = skip
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+
+
+_futures_module._task_class[0] = Task
+
+#: Code objects of the frames strip_internal_frames() removes.
+_INTERNAL_CODES: set[Any] = {
+    _step.__code__,
+    Future.result.__code__,
+    Future.__await__.__code__,
+    Task._wakeup.__code__,
+    Task._run.__code__,
+    Task._step_now.__code__,
+}
+
+
+def internal_frames(*funcs: Any) -> None:
+    """Register functions whose frames tracebacks through tasks should not show."""
+    for func in funcs:
+        _INTERNAL_CODES.add(func.__code__)
 
 
 #: Future classes whose add_done_callback is Future's: a task waiting on one

@@ -162,7 +162,7 @@ class StreamReader:
             else:
                 self._buffer.clear()
             self._maybe_resume_transport()
-            raise ValueError(e.args[0])  # noqa: B904 (asyncio chains it)
+            raise ValueError(e.args[0])  # chained implicitly, as asyncio does
 
     async def readuntil(self, separator: Any = b"\n") -> bytes:
         """Read up to and including *separator* (3.13: or the first of a tuple of them).
