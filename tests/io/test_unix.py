@@ -93,3 +93,44 @@ def test_unix_connection_refused(loop: Any, tmp_path: Any) -> None:
     with pytest.raises(FileNotFoundError):
         loop.run_until_complete(
             loop.create_unix_connection(asyncio.Protocol, str(tmp_path / "none")))
+
+
+@pytest.mark.parametrize("writer", [False, True], ids=["reader", "writer"])
+def test_remove_after_close_finds_the_socket(loop: Any, writer: bool) -> None:
+    """A socket closed while watched (fileno() == -1) is found by the object.
+
+    anyio's Unix streams close the socket, then remove its reader or writer.
+    """
+    add = loop.add_writer if writer else loop.add_reader
+    remove = loop.remove_writer if writer else loop.remove_reader
+    a, b = socket.socketpair(socket.AF_UNIX)
+    with b:
+        add(a, lambda: None)
+        a.close()
+        assert remove(a) is True
+        # Gone now: the object no longer names a registration.
+        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+            remove(a)
+        c, d = socket.socketpair(socket.AF_UNIX)
+        c.close()
+        with d, pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+            remove(c)  # never registered
+
+
+def test_closed_socket_watched_both_ways(loop: Any) -> None:
+    """The poller refuses to change a closed fd: the error is raised and the fd forgotten."""
+    a, b = socket.socketpair(socket.AF_UNIX)
+    with b:
+        loop.add_reader(a, lambda: None)
+        loop.add_writer(a, lambda: None)
+        a.close()
+        with pytest.raises(OSError):
+            loop.remove_writer(a)
+        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+            loop.remove_reader(a)
+        # A new socket given the same fd number starts afresh.
+        c, d = socket.socketpair(socket.AF_UNIX)
+        with c, d:
+            loop.add_reader(c, lambda: None)
+            assert loop.remove_writer(c) is False
+            assert loop.remove_reader(c) is True

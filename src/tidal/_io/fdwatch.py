@@ -65,5 +65,7 @@ def unwatch(loop: Any, fd: int, writer: bool, obj: Any = None) -> bool:
     else:
         poller.unregister(fd)
         del loop._fds[fd]
+        # An add_reader() registration replaced by a sock_* wait ends here too.
+        loop._io_fileobjs.pop(fd, None)
     current.cancel()
     return True

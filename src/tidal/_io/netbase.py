@@ -34,10 +34,14 @@ class NetBase(BaseEventLoop):
         self._transports: dict[int, weakref.ref[Any]] = {}
         # Listening Unix sockets to unlink on close (3.13): sock -> inode.
         self._unix_server_sockets: dict[Any, int] = {}
+        # fd -> the object add_reader()/add_writer() first registered it with,
+        # so that a socket closed since (fileno() == -1) is still found.
+        self._io_fileobjs: dict[int, Any] = {}
 
     # -- fd ownership -----------------------------------------------------------
 
-    def _ensure_fd_no_transport(self, fd: Any) -> int:
+    def _fileno_no_transport(self, fd: Any) -> int:
+        # The fd number, -1 for a closed socket; RuntimeError if a live transport owns it.
         fileno = fd
         if not isinstance(fileno, int):
             try:
@@ -49,17 +53,90 @@ class NetBase(BaseEventLoop):
             transport = ref()
             if transport is not None and not transport.is_closing():
                 raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
+        return fileno
+
+    def _ensure_fd_no_transport(self, fd: Any) -> int:
+        fileno = self._fileno_no_transport(fd)
         return fileobj_to_fd(fd) if fileno < 0 else fileno
+
+    # -- add_reader() and friends ---------------------------------------------------
+    #
+    # asyncio's selector remembers the object each fd was registered with and,
+    # when fileno() fails or is -1 (a socket closed while watched), finds the
+    # registration by that object.  anyio closes a socket and then removes its
+    # reader, for one.
+
+    def _registered_fd(self, fileobj: Any, fileno: int) -> int:
+        if fileno >= 0:
+            return fileno
+        if not isinstance(fileobj, int):
+            for fd, owner in self._io_fileobjs.items():
+                if owner is fileobj and fd in self._fds:
+                    return fd
+        return fileobj_to_fd(fileobj)  # raises asyncio's ValueError
+
+    def _add_public_io(self, fileobj: Any, callback: Callable[..., object],
+                       args: tuple[Any, ...], writer: bool) -> None:
+        fd = self._registered_fd(fileobj, self._fileno_no_transport(fileobj))
+        new = fd not in self._fds
+        try:
+            self._add_io(fd, callback, args, writer)
+        except OSError:
+            self._forget_fd(fd)
+            raise
+        if new:
+            # The first registration's object stays the fd's, as in asyncio.
+            if isinstance(fileobj, int):
+                self._io_fileobjs.pop(fd, None)
+            else:
+                self._io_fileobjs[fd] = fileobj
+
+    def _remove_public_io(self, fileobj: Any, writer: bool) -> bool:
+        fileno = self._fileno_no_transport(fileobj)
+        if self._closed:
+            return False
+        fd = self._registered_fd(fileobj, fileno)
+        try:
+            removed = self._remove_io(fd, writer)
+        except OSError:
+            self._forget_fd(fd)
+            raise
+        if fd not in self._fds:
+            self._io_fileobjs.pop(fd, None)
+        return removed
+
+    def _forget_fd(self, fd: int) -> None:
+        # The poller refused to change a closed fd's events: like asyncio's
+        # selector, drop the fd's whole registration (and raise the error), so
+        # that a new file given the same number starts afresh.
+        if self._fds.pop(fd, None) is not None:
+            self._poller.unregister(fd)
+        self._io_fileobjs.pop(fd, None)
+
+    def add_reader(  # type: ignore[override]
+        self, fd: Any, callback: Callable[..., object], *args: Any
+    ) -> None:
+        """Call ``callback(*args)`` whenever *fd* is readable."""
+        self._add_public_io(fd, callback, args, False)
+
+    def add_writer(  # type: ignore[override]
+        self, fd: Any, callback: Callable[..., object], *args: Any
+    ) -> None:
+        """Call ``callback(*args)`` whenever *fd* is writable."""
+        self._add_public_io(fd, callback, args, True)
 
     def remove_reader(self, fd: Any) -> bool:
         """Stop watching *fd* for reading; True if a reader was registered."""
-        self._ensure_fd_no_transport(fd)
-        return super().remove_reader(fd)
+        return self._remove_public_io(fd, False)
 
     def remove_writer(self, fd: Any) -> bool:
         """Stop watching *fd* for writing; True if a writer was registered."""
-        self._ensure_fd_no_transport(fd)
-        return super().remove_writer(fd)
+        return self._remove_public_io(fd, True)
+
+    def close(self) -> None:
+        """Close the loop, and forget the objects its fds were registered with."""
+        super().close()
+        self._io_fileobjs.clear()
 
     # -- transport factories ------------------------------------------------------
 
