@@ -19,7 +19,7 @@ import os
 import stat
 import sys
 import warnings
-from asyncio import BaseProtocol, BaseTransport, ReadTransport, WriteTransport
+from asyncio import BaseProtocol, BaseTransport, ReadTransport, Transport
 from typing import TYPE_CHECKING, Any
 
 from tidal._io.flow import WriteFlowControl
@@ -42,7 +42,9 @@ def _set_result_unless_cancelled(fut: Any, result: object) -> None:
 class _PipeTransportBase(BaseTransport):
     """What both ends share: owning the pipe, the protocol, repr and teardown."""
 
-    __slots__ = ("_loop", "_pipe", "_fileno", "_protocol", "_closing", "__weakref__")
+    # __dict__: instance methods can be set or mock.patch.object'ed, as on
+    # asyncio's pipe transports (CPython's test_subprocess patches pause_reading).
+    __slots__ = ("_loop", "_pipe", "_fileno", "_protocol", "_closing", "__weakref__", "__dict__")
 
     _extra: dict[str, Any]  # a slot of asyncio's BaseTransport
     #: Which direction the repr reports as "polling"/"idle".
@@ -247,8 +249,13 @@ class _UnixReadPipeTransport(_PipeTransportBase, ReadTransport):
         loop.call_soon(self._call_connection_lost, exc)
 
 
-class _UnixWritePipeTransport(WriteFlowControl, _PipeTransportBase, WriteTransport):
-    """The write end of a pipe (or a socket or character device) on the loop."""
+class _UnixWritePipeTransport(WriteFlowControl, _PipeTransportBase, Transport):
+    """The write end of a pipe (or a socket or character device) on the loop.
+
+    A Transport, not only a WriteTransport, as asyncio's is (through its flow
+    control mixin): is_reading()/pause_reading()/resume_reading() are
+    asyncio.ReadTransport's, which raise NotImplementedError.
+    """
 
     __slots__ = ("_buffer", "_conn_lost", "_protocol_paused", "_high_water", "_low_water")
 

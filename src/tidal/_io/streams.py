@@ -362,6 +362,9 @@ class StreamWriter:
             # on a closed socket sees the error instead of spinning.
             await sleep(0)
         protocol = self._protocol
+        # asyncio always awaits _drain_helper(); a plain StreamReaderProtocol
+        # neither paused nor lost would return at once, so it is skipped, even
+        # if patched on the instance (asking costs 50-150 ns per drain()).
         if protocol.__class__ is not StreamReaderProtocol or (
             protocol._connection_lost or protocol._paused
         ):

@@ -40,7 +40,8 @@ _KILL_ERRORS: tuple[type[OSError], ...] = (
 class WriteSubprocessPipeProto(BaseProtocol):
     """The protocol of the child's stdin pipe: reports to the transport."""
 
-    __slots__ = ("proc", "fd", "pipe", "disconnected")
+    # __dict__: instance patching works as on asyncio's (slot-less) protocols.
+    __slots__ = ("proc", "fd", "pipe", "disconnected", "__dict__")
 
     def __init__(self, proc: _UnixSubprocessTransport, fd: int) -> None:
         self.proc: _UnixSubprocessTransport | None = proc
@@ -87,9 +88,10 @@ class ReadSubprocessPipeProto(WriteSubprocessPipeProto, Protocol):
 class _UnixSubprocessTransport(SubprocessTransport):
     """A running child process with its pipes."""
 
+    # __dict__: instance methods can be set or mock.patch.object'ed, as on asyncio's.
     __slots__ = (
         "_closed", "_protocol", "_loop", "_proc", "_pid", "_returncode", "_exit_waiters",
-        "_pending_calls", "_pipes", "_finished", "_reaped", "__weakref__",
+        "_pending_calls", "_pipes", "_finished", "_reaped", "__weakref__", "__dict__",
     )
 
     _extra: dict[str, Any]  # a slot of asyncio's BaseTransport

@@ -28,7 +28,6 @@ from tidal._io.transport import (
     set_result_unless_cancelled,
 )
 
-_OWN_WRITELINES = sys.version_info >= (3, 12)
 _BufferedProtocol = asyncio.BufferedProtocol
 
 
@@ -207,16 +206,18 @@ class _SelectorSocketTransport(SocketTransportBase):
         if len(buffer) > self._high_water and not self._protocol_paused:
             self._maybe_pause_protocol()
 
-    def writelines(self, list_of_data: Any) -> None:
-        """Write each buffer of *list_of_data*, in one send where possible."""
-        if _OWN_WRITELINES:
+    # 3.11's socket transport inherits asyncio.WriteTransport.writelines()
+    # (write(b"".join(...))), so patching that reaches it; 3.12+ has its own.
+    if sys.version_info >= (3, 12):
+        def writelines(self, list_of_data: Any) -> None:
+            """Write each buffer of *list_of_data*, in one send where possible."""
             if self._eof:
                 raise RuntimeError("Cannot call writelines() after write_eof()")
             if self._empty_waiter is not None:
                 raise RuntimeError("unable to writelines; sendfile is in progress")
             if not list_of_data:
                 return
-        self.write(b"".join(list_of_data))
+            self.write(b"".join(list_of_data))
 
     def _write_ready(self) -> None:
         if self._conn_lost:

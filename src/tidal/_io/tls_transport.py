@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import sys
 import warnings
 from asyncio.constants import _SendfileMode
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ SSL_SHUTDOWN_TIMEOUT = 30.0
 FLOW_CONTROL_HIGH_WATER_SSL_READ = 256  # KiB
 FLOW_CONTROL_HIGH_WATER_SSL_WRITE = 512  # KiB
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
+_PY313 = sys.version_info >= (3, 13)
 
 
 def _create_transport_context(server_side: bool, server_hostname: str | None) -> ssl.SSLContext:
@@ -63,7 +65,8 @@ def add_flowcontrol_defaults(high: int | None, low: int | None, kb: int) -> tupl
 class _SSLProtocolTransport(asyncio.Transport):
     """The application-facing half of a TLS connection."""
 
-    __slots__ = ("_loop", "_ssl_protocol", "_closed", "__weakref__")
+    # __dict__: instance methods can be set or mock.patch.object'ed, as on asyncio's.
+    __slots__ = ("_loop", "_ssl_protocol", "_closed", "__weakref__", "__dict__")
 
     _start_tls_compatible = True
     _sendfile_compatible = _SendfileMode.FALLBACK
@@ -173,7 +176,14 @@ class _SSLProtocolTransport(asyncio.Transport):
 
     def abort(self) -> None:
         """Close at once, dropping buffered data; connection_lost(None) follows."""
-        self._force_close(None)
+        if _PY313:
+            self._force_close(None)
+        else:
+            # 3.11/3.12 abort without going through _force_close(), so an
+            # instance patch of _force_close() sees only what asyncio's would.
+            self._closed = True
+            if self._ssl_protocol is not None:
+                self._ssl_protocol._abort(None)
 
     def _force_close(self, exc: BaseException | None) -> None:
         self._closed = True

@@ -56,10 +56,13 @@ def set_result_unless_cancelled(fut: Any, result: Any) -> None:
 class SocketTransportBase(WriteFlowControl, asyncio.Transport):
     """Socket ownership, close/abort, pause/resume reading and write flow control."""
 
+    # __dict__: tests set and mock.patch.object methods on transport
+    # instances, as asyncio's (slot-less) transports allow.  Slot reads are
+    # unaffected; the dict exists only once something is stored in it.
     __slots__ = (
         "_loop", "_sock", "_sock_fd", "_protocol", "_protocol_connected", "_server",
         "_conn_lost", "_closing", "_paused", "_protocol_paused", "_high_water",
-        "_low_water", "_context", "_read_handle", "_write_handle", "__weakref__",
+        "_low_water", "_context", "_read_handle", "_write_handle", "__weakref__", "__dict__",
     )
 
     # Set before anything can fail, so __del__ always finds it.
@@ -135,9 +138,8 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
         """The current protocol."""
         return self._protocol
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        """'socket', 'sockname', 'peername' and the like; *default* if unknown."""
-        return self._extra.get(name, default)
+    # get_extra_info() is asyncio.BaseTransport's (it reads self._extra), as on
+    # asyncio's socket transports: patching the base class reaches both.
 
     # -- reading --------------------------------------------------------------
 
@@ -145,8 +147,9 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
         raise NotImplementedError
 
     def _start_reading(self) -> None:
-        # Register for reading unless paused or closing.
-        if self._closing or self._paused or self._read_handle is not None:
+        # Register for reading unless paused or closing (asking is_reading(),
+        # as asyncio's _add_reader() does, so an instance patch is obeyed).
+        if self._read_handle is not None or not self.is_reading():
             return
         handle = Handle(self._read_ready, (), self._loop, self._context)
         self._read_handle = handle
@@ -161,11 +164,11 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
 
     def is_reading(self) -> bool:
         """True unless reading is paused or the transport is closing."""
-        return not self._closing and not self._paused
+        return not self.is_closing() and not self._paused
 
     def pause_reading(self) -> None:
         """Stop calling data_received() until resume_reading()."""
-        if self._closing or self._paused:
+        if not self.is_reading():
             return
         self._paused = True
         self._stop_reading()
