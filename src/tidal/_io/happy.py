@@ -71,7 +71,12 @@ async def staggered_race(
     running.append(first)
     try:
         await all_done
-        return winner_result, winner_index, exceptions
     finally:
         for task in running:
             task.cancel()
+    # Every attempt has finished.  Their frames, kept by the tracebacks of
+    # the exceptions listed, reach this list through their closure: return
+    # a copy and empty it, so that no cycle is left.
+    result = winner_result, winner_index, list(exceptions)
+    exceptions.clear()
+    return result

@@ -82,6 +82,9 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
             if sock is not None:
                 sock.close()
             raise
+        finally:
+            # The traceback keeps this frame: no cycle through the lists.
+            exceptions = my_exceptions = None  # type: ignore[assignment]
 
     async def create_connection(  # type: ignore[override]
         self, protocol_factory: Callable[[], Any], host: Any = None, port: Any = None, *,
@@ -131,12 +134,12 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
                     except OSError:
                         continue
             else:
-                sock, _, _ = await staggered_race(
+                sock = (await staggered_race(
                     self,
                     (functools.partial(self._connect_sock, exceptions, addrinfo, laddr_infos)
                      for addrinfo in infos),
                     happy_eyeballs_delay,
-                )
+                ))[0]
             if sock is None:
                 flat = [exc for sub in exceptions for exc in sub]
                 try:
@@ -149,6 +152,9 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
                         raise flat[0]
                     raise OSError("Multiple exceptions: {}".format(", ".join(str(e) for e in flat)))
                 finally:
+                    # The attempts' frames (kept by the tracebacks) hold this
+                    # list through their partials: empty it, no cycles.
+                    exceptions.clear()
                     flat = exceptions = None  # type: ignore[assignment]
         else:
             if sock is None:

@@ -88,6 +88,7 @@ class _SockOp:
         except BaseException as exc:
             unwatch(self._loop, self._fd, self._writer, self)
             fut.set_exception(exc)
+            fut = None  # the traceback keeps this frame: no cycle through the future
             return
         if result is _AGAIN:
             return
@@ -267,30 +268,36 @@ class SocketMixin(BaseEventLoop):
         check_ssl_socket(sock)
         check_nonblocking(self, sock)
         try:
-            return sock.recv(n)  # type: ignore[no-any-return]
+            data: bytes = sock.recv(n)
+            return data
         except (BlockingIOError, InterruptedError):
             pass
-        return await _wait(_Recv(self, sock, n), False)  # type: ignore[no-any-return]
+        data = await _wait(_Recv(self, sock, n), False)
+        return data
 
     async def sock_recv_into(self, sock: Any, buf: Any) -> int:
         """Receive into the writable buffer *buf*; return the byte count."""
         check_ssl_socket(sock)
         check_nonblocking(self, sock)
         try:
-            return sock.recv_into(buf)  # type: ignore[no-any-return]
+            count: int = sock.recv_into(buf)
+            return count
         except (BlockingIOError, InterruptedError):
             pass
-        return await _wait(_RecvInto(self, sock, buf), False)  # type: ignore[no-any-return]
+        count = await _wait(_RecvInto(self, sock, buf), False)
+        return count
 
     async def sock_recvfrom(self, sock: Any, bufsize: int) -> tuple[bytes, Any]:
         """Receive a datagram: ``(data, address)``."""
         check_ssl_socket(sock)
         check_nonblocking(self, sock)
         try:
-            return sock.recvfrom(bufsize)  # type: ignore[no-any-return]
+            received: tuple[bytes, Any] = sock.recvfrom(bufsize)
+            return received
         except (BlockingIOError, InterruptedError):
             pass
-        return await _wait(_RecvFrom(self, sock, bufsize), False)  # type: ignore[no-any-return]
+        received = await _wait(_RecvFrom(self, sock, bufsize), False)
+        return received
 
     async def sock_recvfrom_into(self, sock: Any, buf: Any, nbytes: int = 0) -> tuple[int, Any]:
         """Receive a datagram into *buf*: ``(nbytes, address)``."""
@@ -299,10 +306,12 @@ class SocketMixin(BaseEventLoop):
         if not nbytes:
             nbytes = len(buf)
         try:
-            return sock.recvfrom_into(buf, nbytes)  # type: ignore[no-any-return]
+            received: tuple[int, Any] = sock.recvfrom_into(buf, nbytes)
+            return received
         except (BlockingIOError, InterruptedError):
             pass
-        return await _wait(_RecvFromInto(self, sock, buf, nbytes), False)  # type: ignore[no-any-return]
+        received = await _wait(_RecvFromInto(self, sock, buf, nbytes), False)
+        return received
 
     async def sock_sendall(self, sock: Any, data: Any) -> None:
         """Send all of *data*; return None once the kernel has taken it all."""
@@ -321,10 +330,12 @@ class SocketMixin(BaseEventLoop):
         check_ssl_socket(sock)
         check_nonblocking(self, sock)
         try:
-            return sock.sendto(data, address)  # type: ignore[no-any-return]
+            sent: int = sock.sendto(data, address)
+            return sent
         except (BlockingIOError, InterruptedError):
             pass
-        return await _wait(_SendTo(self, sock, data, address), True)  # type: ignore[no-any-return]
+        sent = await _wait(_SendTo(self, sock, data, address), True)
+        return sent
 
     async def sock_connect(self, sock: Any, address: Any) -> None:
         """Connect *sock* to *address* (resolving host names for IP sockets)."""
@@ -356,7 +367,8 @@ class SocketMixin(BaseEventLoop):
             return conn, address
         except (BlockingIOError, InterruptedError):
             pass
-        return await _wait(_Accept(self, sock), False)  # type: ignore[no-any-return]
+        accepted: tuple[socket.socket, Any] = await _wait(_Accept(self, sock), False)
+        return accepted
 
     # -- sendfile ---------------------------------------------------------------
 
@@ -396,7 +408,8 @@ class SocketMixin(BaseEventLoop):
             result = _AGAIN
         if result is not _AGAIN:
             return result  # type: ignore[no-any-return]
-        return await _wait(op, True)  # type: ignore[no-any-return]
+        sent: int = await _wait(op, True)
+        return sent
 
     async def _sock_sendfile_fallback(self, sock: Any, file: Any, offset: int,
                                       count: int | None) -> int:
@@ -453,15 +466,17 @@ class SocketMixin(BaseEventLoop):
                           proto: int = 0, flags: int = 0) -> list[Any]:
         """socket.getaddrinfo() in the default executor, off the loop thread."""
         func = self._getaddrinfo_debug if self._debug else socket.getaddrinfo
-        return await self.run_in_executor(  # type: ignore[no-any-return]
+        infos: list[Any] = await self.run_in_executor(
             None, func, host, port, family, type, proto, flags
         )
+        return infos
 
     async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
         """socket.getnameinfo() in the default executor, off the loop thread."""
-        return await self.run_in_executor(  # type: ignore[no-any-return]
+        names: tuple[str, str] = await self.run_in_executor(
             None, socket.getnameinfo, sockaddr, flags
         )
+        return names
 
     async def _ensure_resolved(self, address: Any, *, family: int = 0,
                                type: int = socket.SOCK_STREAM, proto: int = 0,
