@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -54,6 +59,7 @@ def tidal(
     *args: str, cwd: Path, python: str = sys.executable,
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": SRC}
+    env.pop("PYTHONASYNCIODEBUG", None)
     return subprocess.run(
         [python, "-m", "tidal", *args], cwd=cwd, env=env,
         capture_output=True, text=True, timeout=60,
@@ -183,7 +189,7 @@ def test_version_and_help(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "run" in done.stdout and "bench" in done.stdout
     done = tidal("run", "--help", cwd=tmp_path)
-    assert done.returncode == 0 and "-m module" in done.stdout
+    assert done.returncode == 0 and "-m MODULE" in done.stdout
 
 
 def test_keyboard_interrupt_ends_like_python(tmp_path: Path) -> None:
@@ -195,3 +201,311 @@ def test_keyboard_interrupt_ends_like_python(tmp_path: Path) -> None:
     )
     assert done.returncode == plain.returncode != 0
     assert done.stderr == plain.stderr
+
+
+def python_itself(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The oracle: the same command line under plain python."""
+    env = dict(os.environ)
+    env.pop("PYTHONASYNCIODEBUG", None)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_run_directory_like_python(tmp_path: Path) -> None:
+    write(tmp_path / "app" / "__main__.py", INTROSPECT)
+    for target in ("app", "./app", str(tmp_path / "app")):
+        done = tidal("run", target, "a", "-x", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        plain = python_itself(target, "a", "-x", cwd=tmp_path)
+        assert json.loads(done.stdout) == json.loads(plain.stdout)
+        assert json.loads(done.stdout)["argv"] == [target, "a", "-x"]
+
+
+def test_run_directory_program_is_on_tidal(tmp_path: Path) -> None:
+    write(tmp_path / "app" / "__main__.py", ASYNCIO_PROGRAM)
+    done = tidal("run", "app", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["loop"].startswith("tidal."), done.stdout
+
+
+def test_run_zip_application_like_python(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "app.pyz", "w") as zf:
+        zf.writestr("__main__.py", INTROSPECT)
+    done = tidal("run", "app.pyz", "z", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    plain = python_itself("app.pyz", "z", cwd=tmp_path)
+    assert json.loads(done.stdout) == json.loads(plain.stdout)
+    assert json.loads(done.stdout)["path0"] == str(tmp_path / "app.pyz")
+
+
+def test_directory_without_main_like_python(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    done = tidal("run", "empty", cwd=tmp_path)
+    plain = python_itself("empty", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (plain.returncode, plain.stderr) == (
+        1, f"{sys.executable}: can't find '__main__' module in {str(tmp_path / 'empty')!r}\n"
+    )
+
+
+def test_exception_in_directory_program_reported_like_python(tmp_path: Path) -> None:
+    write(tmp_path / "app" / "__main__.py", "raise ValueError('in app')\n")
+    done = tidal("run", "app", cwd=tmp_path)
+    plain = python_itself("app", cwd=tmp_path)
+    assert done.returncode == plain.returncode == 1
+    assert done.stderr == plain.stderr
+    assert "_tools" not in done.stderr
+
+
+def test_run_help_lists_every_option(tmp_path: Path) -> None:
+    done = tidal("run", "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    for option in ("-h, --help", "--debug", "-m MODULE", "script.py | DIR | app.zip"):
+        assert option in done.stdout, option
+
+
+def test_options_after_the_program_are_the_programs(tmp_path: Path) -> None:
+    write(tmp_path / "show.py", INTROSPECT)
+    done = tidal("run", "--debug", "show.py", "--help", "--debug", "-m", "x", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["argv"] == ["show.py", "--help", "--debug", "-m", "x"]
+    done = tidal("run", "--", "show.py", "-h", cwd=tmp_path)
+    assert json.loads(done.stdout)["argv"] == ["show.py", "-h"]
+
+
+@pytest.mark.parametrize("argv", [["--bogus", "x.py"], [], ["--debug"], ["-m"]])
+def test_run_usage_errors(tmp_path: Path, argv: list[str]) -> None:
+    done = tidal("run", *argv, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: tidal run")
+    assert "tidal run: error:" in done.stderr
+
+
+DEBUG_PROGRAM = """\
+import asyncio, json
+
+async def main():
+    return asyncio.get_running_loop().get_debug()
+
+loop = asyncio.new_event_loop()
+print(json.dumps({
+    "run": asyncio.run(main()),
+    "new_event_loop": loop.get_debug(),
+    "module": type(loop).__module__,
+}))
+loop.close()
+"""
+
+
+@pytest.mark.parametrize("module", [False, True], ids=["script", "module"])
+def test_debug_turns_on_asyncio_debug_mode(tmp_path: Path, module: bool) -> None:
+    write(tmp_path / "dbg.py", DEBUG_PROGRAM)
+    target = ["-m", "dbg"] if module else ["dbg.py"]
+    done = tidal("run", "--debug", *target, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"run": True, "new_event_loop": True, "module": "tidal._loop"}
+    done = tidal("run", *target, cwd=tmp_path)
+    assert json.loads(done.stdout) == {
+        "run": False, "new_event_loop": False, "module": "tidal._loop",
+    }
+
+
+def test_keyboard_interrupt_runs_atexit_handlers_like_python(tmp_path: Path) -> None:
+    # python joins threads and runs atexit handlers, then dies by SIGINT.
+    write(tmp_path / "ki.py", """\
+        import atexit, sys, threading
+        atexit.register(lambda: print("atexit ran", flush=True))
+        threading.Thread(target=lambda: print("thread ran", flush=True)).start()
+        def stop():
+            raise KeyboardInterrupt
+        stop()
+    """)
+    done = tidal("run", "ki.py", cwd=tmp_path)
+    plain = python_itself("ki.py", cwd=tmp_path)
+    assert done.returncode == plain.returncode == -signal.SIGINT
+    assert done.stdout == plain.stdout
+    assert "atexit ran" in done.stdout
+    assert done.stderr == plain.stderr
+
+
+def test_keyboard_interrupt_in_asyncio_run_like_python(tmp_path: Path) -> None:
+    write(tmp_path / "ki.py", """\
+        import asyncio, atexit
+        atexit.register(lambda: print("atexit ran", flush=True))
+        async def main():
+            raise KeyboardInterrupt
+        asyncio.run(main())
+    """)
+    done = tidal("run", "ki.py", cwd=tmp_path)
+    plain = python_itself("ki.py", cwd=tmp_path)
+    assert done.returncode == plain.returncode == -signal.SIGINT
+    assert done.stdout == plain.stdout == "atexit ran\n"
+
+
+FACTORIES_PROGRAM = """\
+import asyncio, json, sys, warnings
+
+async def main():
+    return type(asyncio.get_running_loop()).__module__
+
+seen = {}
+if sys.version_info >= (3, 12):
+    seen["run"] = asyncio.run(main(), loop_factory=asyncio.SelectorEventLoop)
+if sys.version_info >= (3, 13):
+    seen["EventLoop"] = asyncio.run(main(), loop_factory=asyncio.EventLoop)
+loop = asyncio.SelectorEventLoop()
+seen["SelectorEventLoop"] = loop.run_until_complete(main())
+loop.close()
+with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+    seen["Runner"] = runner.run(main())
+asyncio.set_event_loop_policy(None)
+seen["policy reset"] = asyncio.run(main())
+asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+seen["DefaultEventLoopPolicy"] = asyncio.run(main())
+try:
+    import uvloop
+except ImportError:
+    pass
+else:
+    loop = uvloop.new_event_loop()
+    seen["uvloop.new_event_loop"] = loop.run_until_complete(main())
+    loop.close()
+    seen["uvloop.run"] = uvloop.run(main())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        uvloop.install()
+    seen["uvloop.install"] = asyncio.run(main())
+print(json.dumps(seen))
+"""
+
+
+def test_public_loop_factories_make_tidal_loops(tmp_path: Path) -> None:
+    write(tmp_path / "factories.py", FACTORIES_PROGRAM)
+    done = tidal("run", "factories.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert set(seen.values()) == {"tidal._loop"}, seen
+    assert "not tidal's" not in done.stderr
+    plain = python_itself("factories.py", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert "tidal._loop" not in json.loads(plain.stdout).values()
+
+
+def test_foreign_loop_reported_once(tmp_path: Path) -> None:
+    write(tmp_path / "foreign.py", """\
+        import asyncio.selector_events
+        async def main():
+            return 1
+        for _ in range(2):
+            loop = asyncio.selector_events.BaseSelectorEventLoop()
+            loop.run_until_complete(main())
+            loop.close()
+        print("done")
+    """)
+    done = tidal("run", "foreign.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "done\n"
+    assert done.stderr.count("not tidal's") == 1
+    assert "asyncio.selector_events.BaseSelectorEventLoop" in done.stderr
+
+
+HELLO_APP = """\
+import asyncio, json
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = json.dumps({
+        "loop": type(asyncio.get_running_loop()).__module__,
+        "task": type(asyncio.current_task()).__module__,
+    }).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def _http_get(port: int) -> tuple[str, dict[str, str]]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0].decode(), json.loads(body)
+
+
+def _serve_one_request(command: list[str], cwd: Path) -> tuple[str, dict[str, str], str]:
+    """Start a server, wait for its 'running on' line, GET / once, stop it with ^C."""
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    log: list[str] = []
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        port = None
+        while port is None:
+            line = lines.get(timeout=30)
+            if line is None:
+                raise AssertionError("server exited:\n" + "".join(log))
+            log.append(line)
+            if "running on http://127.0.0.1:" in line:
+                port = int(line.split("http://127.0.0.1:")[1].split()[0])
+        status, seen = _http_get(port)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    while (line := lines.get(timeout=10)) is not None:
+        log.append(line)
+    return status, seen, "".join(log)
+
+
+UVICORN_LOOPS = ["auto", "asyncio", "uvloop"]
+
+
+@pytest.mark.parametrize("loop", UVICORN_LOOPS)
+def test_uvicorn_serves_on_tidal(tmp_path: Path, loop: str) -> None:
+    # uvicorn passes its own loop factory (uvloop.new_event_loop or
+    # asyncio.SelectorEventLoop); tidal run must still put the app on tidal.
+    pytest.importorskip("uvicorn")
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    write(tmp_path / "hello.py", HELLO_APP)
+    status, seen, log = _serve_one_request(
+        [sys.executable, "-m", "tidal", "run", "-m", "uvicorn", "hello:app",
+         "--host", "127.0.0.1", "--port", "0", "--loop", loop], tmp_path,
+    )
+    assert status == "HTTP/1.1 200 OK", log
+    assert seen == {"loop": "tidal._loop", "task": "tidal._core.tasks"}, log
+    assert "not tidal's" not in log
+
+
+def test_uvicorn_loop_option_names_tidal(tmp_path: Path) -> None:
+    # Without tidal run: uvicorn --loop tidal:new_event_loop.
+    pytest.importorskip("uvicorn")
+    write(tmp_path / "hello.py", HELLO_APP)
+    status, seen, log = _serve_one_request(
+        [sys.executable, "-m", "uvicorn", "hello:app", "--host", "127.0.0.1", "--port", "0",
+         "--loop", "tidal:new_event_loop"], tmp_path,
+    )
+    assert status == "HTTP/1.1 200 OK", log
+    assert seen == {"loop": "tidal._loop", "task": "tidal._core.tasks"}, log

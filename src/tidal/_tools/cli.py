@@ -7,14 +7,45 @@ import sys
 
 __all__ = ("build_parser", "main")
 
-_RUN_USAGE = """\
-usage: tidal run script.py [args ...]
-       tidal run -m module [args ...]
-
-Run a Python program exactly as ``python script.py`` (or ``python -m module``)
-would, with tidal as asyncio's event loop: asyncio.run(), asyncio.Runner()
-and asyncio.new_event_loop() create tidal loops.
+_RUN_DESCRIPTION = """\
+Run a Python program exactly as python would run it (python script.py,
+python DIR, python app.zip, python -m module), with tidal as asyncio's event
+loop: asyncio.run(), asyncio.Runner() and asyncio.new_event_loop() create
+tidal loops, and so do the loop factories servers pass to them
+(asyncio.SelectorEventLoop, uvloop.new_event_loop...; see docs/serving.md).
+Options go before the program; everything after it is the program's
+sys.argv, as python sets it.
 """
+
+
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
+    # For --help: _run_command() reads the options itself and hands all
+    # that follows the program to it untouched (argparse would take the
+    # program's own "-x" options).
+    run.add_argument(
+        "--debug", action="store_true",
+        help="turn on asyncio's debug mode for the program's event loops "
+        "(as PYTHONASYNCIODEBUG=1, which child processes inherit)",
+    )
+    run.add_argument(
+        "-m", dest="module", metavar="MODULE",
+        help="run library module MODULE as a script, as python -m does",
+    )
+    run.add_argument(
+        "program", nargs="?", metavar="script.py | DIR | app.zip",
+        help="a script, or a folder or zip file with a __main__.py",
+    )
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the program's arguments")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    run = argparse.ArgumentParser(
+        prog="tidal run", description=_RUN_DESCRIPTION,
+        usage="tidal run [--debug] (script.py | DIR | app.zip | -m MODULE) [args ...]",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_arguments(run)
+    return run
 
 
 def _version() -> str:
@@ -35,14 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="run a script (or -m module) with tidal as asyncio's event loop",
-        description=_RUN_USAGE,
+        help="run a script (DIR, zip, or -m module) with tidal as asyncio's event loop",
+        description=_RUN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    # Declared for --help only: main() hands everything after "run" to the
-    # program untouched, as argparse cannot pass options like "-x" through.
-    run.add_argument("target", metavar="script.py | -m module")
-    run.add_argument("args", nargs=argparse.REMAINDER)
+    _add_run_arguments(run)
 
     bench = commands.add_parser(
         "bench",
@@ -84,23 +112,39 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_command(args: list[str]) -> int:
     from tidal._tools import launch
 
-    if args and args[0] == "--":
-        args = args[1:]
-    if not args or args[0] in ("-h", "--help"):
-        print(_RUN_USAGE, end="", file=sys.stdout if args else sys.stderr)
-        return 0 if args else 2
-    first = args[0]
-    if first == "-m":
-        if len(args) < 2:
-            print("tidal run: argument -m: expected a module name", file=sys.stderr)
-            return 2
-        return launch.run_module(args[1], args[2:])
-    if first.startswith("-m"):  # "-mpkg.mod", as python accepts it
-        return launch.run_module(first[2:], args[1:])
-    if first.startswith("-") and first != "-":
-        print(f"tidal run: unknown option {first!r}\n\n{_RUN_USAGE}", end="", file=sys.stderr)
-        return 2
-    return launch.run_script(first, args[1:])
+    debug = False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if arg in ("-h", "--help"):
+            _run_parser().print_help(sys.stdout)
+            return 0
+        if arg == "--debug":
+            debug = True
+        elif arg == "-m":
+            if i + 1 == len(args):
+                return _run_error("argument -m: expected a module name")
+            return launch.run_module(args[i + 1], args[i + 2:], debug=debug)
+        elif arg.startswith("-m"):  # "-mpkg.mod", as python accepts it
+            return launch.run_module(arg[2:], args[i + 1:], debug=debug)
+        elif arg.startswith("-") and arg != "-":
+            return _run_error(f"unknown option {arg!r}")
+        else:
+            break
+        i += 1
+    if i == len(args):
+        return _run_error("a script, a folder, a zip file or -m MODULE is required")
+    return launch.run_script(args[i], args[i + 1:], debug=debug)
+
+
+def _run_error(message: str) -> int:
+    parser = _run_parser()
+    parser.print_usage(sys.stderr)
+    print(f"tidal run: error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
