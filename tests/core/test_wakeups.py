@@ -394,3 +394,21 @@ def test_repeated_ctrl_c_during_steps_never_wedges(impl: str) -> None:
         done = _run_prog(_CTRL_C_PROG, impl, timeout=20)
         assert "interrupted" in done.stdout, done.stderr
         assert "Cannot enter into task" not in done.stderr, done.stderr
+
+
+def test_foreign_future_repr_names_task_wakeup(dropin: Any) -> None:
+    # An asyncio Future made by asyncio code, awaited by the loop's task.
+    async def main() -> str:
+        fut: asyncio.Future[None] = asyncio.Future()
+
+        async def waiter() -> None:
+            await fut
+
+        task = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        text = repr(fut)
+        fut.set_result(None)
+        await task
+        return text
+
+    assert dropin(main()) == "<Future pending cb=[Task.task_wakeup()]>"

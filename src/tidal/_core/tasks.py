@@ -501,6 +501,9 @@ def strip_internal_frames(exc: BaseException) -> None:
 
 
 _futures_module._task_class[0] = Task
+# Reprs of a foreign future a tidal task waits on list this callback by its
+# qualified name; asyncio's C Task registers one named task_wakeup.
+Task._wakeup.__qualname__ = "Task.task_wakeup"
 
 #: Code objects of the frames strip_internal_frames() removes.
 _INTERNAL_CODES: set[Any] = {
