@@ -66,6 +66,25 @@ def test_timers_fire_in_deadline_order_at_their_times() -> None:
     assert vrun(main()) == [(d, float(d)) for d in (1, 2, 3, 4, 5)]
 
 
+def test_equal_deadlines_fire_in_scheduling_order() -> None:
+    # In real time each "sleep(1)" of one turn has a later deadline than the
+    # last; on virtual time they are equal and must keep that order.
+    async def main() -> list[int]:
+        order: list[int] = []
+
+        async def worker(i: int) -> None:
+            await asyncio.sleep(1)
+            order.append(i)
+
+        loop = asyncio.get_running_loop()
+        for i in range(20, 25):
+            loop.call_later(1, order.append, i)
+        await asyncio.gather(*(worker(i) for i in range(20)))
+        return order
+
+    assert vrun(main()) == [*range(20, 25), *range(20)]
+
+
 def test_time_call_at_and_timeout_at_agree() -> None:
     async def main() -> tuple[float, float, float]:
         loop = asyncio.get_running_loop()

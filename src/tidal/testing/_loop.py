@@ -10,8 +10,10 @@ flight. The core loop is untouched, so tidal's normal loop pays nothing.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tidal._core.tasks import Task
@@ -22,6 +24,45 @@ from tidal.testing._pending import fds_hold_time
 __all__ = ("EventLoop", "new_event_loop")
 
 _monotonic = time.monotonic
+
+
+class _When(float):
+    """A deadline that breaks ties by scheduling order.
+
+    The core heap holds ``(when, timer)`` pairs and leaves the order among
+    equal deadlines arbitrary, which real time makes rare. Virtual time makes
+    ties common (everything scheduled in one turn "now + 1" is due together),
+    and they must fire in the order they were scheduled, as they would in
+    real time. Arithmetic and comparisons with plain floats are a float's.
+    """
+
+    __slots__ = ("_seq",)
+    _seq: int
+
+    def __new__(cls, when: float, seq: int) -> _When:
+        self = float.__new__(cls, when)
+        self._seq = seq
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is _When:
+            return float(self) == float(other) and self._seq == other._seq
+        return float.__eq__(self, other)  # type: ignore[operator]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __lt__(self, other: object) -> bool:
+        if type(other) is _When:
+            return (float(self), self._seq) < (float(other), other._seq)
+        return float.__lt__(self, other)  # type: ignore[operator]
+
+    def __gt__(self, other: object) -> bool:
+        if type(other) is _When:
+            return (float(self), self._seq) > (float(other), other._seq)
+        return float.__gt__(self, other)  # type: ignore[operator]
+
+    __hash__ = float.__hash__
 
 
 class _ClockPoller:
@@ -45,10 +86,12 @@ class _ClockPoller:
         loop = self._loop
         clock = loop._clock
         if clock is None or (timeout is not None and timeout <= 0):
-            return self._real.poll(timeout)  # type: ignore[no-any-return]
+            ready: list[tuple[int, int]] = self._real.poll(timeout)
+            return ready
         if not clock.autojump:
             # Time stands still: wait for I/O, a thread, or advance() from a thread.
-            return self._real.poll(None)  # type: ignore[no-any-return]
+            waited: list[tuple[int, int]] = self._real.poll(None)
+            return waited
         deadline = loop._scheduled[0][0] if loop._scheduled else None
         if not loop._holds_time(clock):
             events: list[tuple[int, int]] = self._real.poll(0)
@@ -101,13 +144,15 @@ class EventLoop(_TidalLoop):
         self._started = False
         self._executor_pending = 0
         self._fd_cache: dict[int, Any] = {}
+        self._timer_seq = itertools.count()
         self._rng: random.Random | None = None
         self._shuffle_seed: int | None = None
         #: What the pytest plugin applied to this loop (see apply_settings()).
         self._settings: Any = None
         self._settings_clock: VirtualClock | None = None
         self._real_poller = self._poller
-        self._poller = _ClockPoller(self, self._real_poller)  # type: ignore[assignment]
+        poller: Any = _ClockPoller(self, self._real_poller)
+        self._poller = poller
         if clock is not None:
             self.set_clock(clock)
         if shuffle is not None:
@@ -151,6 +196,17 @@ class EventLoop(_TidalLoop):
                 clock._now = clock.start
             clock._loop = self
             self._clock = clock
+
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+    ) -> Any:
+        """As tidal's loop; timers with equal deadlines fire in scheduling order."""
+        if when is not None:
+            when = _When(when, next(self._timer_seq))
+        timer = super().call_at(when, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
 
     def _holds_time(self, clock: VirtualClock) -> bool:
         # Is anything real in flight that the clock must not jump past?
@@ -235,4 +291,4 @@ def _shuffle_tasks(ready: Any, rng: random.Random) -> None:
 
 def new_event_loop(*, clock: VirtualClock | None = None, shuffle: int | None = None) -> EventLoop:
     """A new :class:`EventLoop`, optionally with a virtual *clock* and a *shuffle* seed."""
-    return EventLoop(clock=clock, shuffle=shuffle)  # type: ignore[abstract]
+    return EventLoop(clock=clock, shuffle=shuffle)
