@@ -102,7 +102,8 @@ class Queue(LoopBound, Generic[_T]):
         self._queue: Any = deque()
 
     def _get(self) -> _T:
-        return self._queue.popleft()  # type: ignore[no-any-return]
+        item: _T = self._queue.popleft()
+        return item
 
     def _put(self, item: _T) -> None:
         self._queue.append(item)
@@ -116,7 +117,7 @@ class Queue(LoopBound, Generic[_T]):
     def __str__(self) -> str:
         return f"<{type(self).__name__} {self._format()}>"
 
-    __class_getitem__ = classmethod(GenericAlias)  # type: ignore[var-annotated]
+    __class_getitem__: Any = classmethod(GenericAlias)
 
     def _format(self) -> str:
         result = f"maxsize={self._maxsize!r}"
@@ -341,7 +342,8 @@ class PriorityQueue(Queue[_T]):
         heappush(self._queue, item)
 
     def _get(self, heappop: Any = heapq.heappop) -> _T:
-        return heappop(self._queue)  # type: ignore[no-any-return]
+        item: _T = heappop(self._queue)
+        return item
 
 
 class LifoQueue(Queue[_T]):
@@ -356,4 +358,5 @@ class LifoQueue(Queue[_T]):
         self._queue.append(item)
 
     def _get(self) -> _T:
-        return self._queue.pop()  # type: ignore[no-any-return]
+        item: _T = self._queue.pop()
+        return item

@@ -7,7 +7,7 @@ import math
 import sys
 import types
 from collections.abc import Generator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from tidal._core import _aio
 from tidal._core.futures import _CANCELLED, _PENDING
@@ -97,7 +97,13 @@ def _future_and_timer(loop: Any, delay: float, result: Any) -> tuple[Any, Any]:
     return future, loop.call_later(delay, _set_result_unless_cancelled, future, result)
 
 
-async def sleep(delay: float, result: _T = None) -> _T:  # type: ignore[assignment]
+@overload
+async def sleep(delay: float) -> None: ...
+@overload
+async def sleep(delay: float, result: _T) -> _T: ...
+
+
+async def sleep(delay: float, result: Any = None) -> Any:
     """Suspend the current task for *delay* seconds, then return *result*."""
     if delay <= 0:
         await _yield_once()
@@ -114,7 +120,7 @@ async def sleep(delay: float, result: _T = None) -> _T:  # type: ignore[assignme
         entry = _SleepTimer(future, result)
         _heappush(loop._scheduled, (loop.time() + delay, entry))
         try:
-            return await future  # type: ignore[no-any-return]
+            return await future
         finally:
             if entry._scheduled:  # still on the heap: cancelled before it was due
                 entry._cancelled = True
@@ -122,6 +128,6 @@ async def sleep(delay: float, result: _T = None) -> _T:  # type: ignore[assignme
                 loop._timer_cancelled_count += 1
     future, entry = _future_and_timer(loop, delay, result)  # entry: the TimerHandle
     try:
-        return await future  # type: ignore[no-any-return]
+        return await future
     finally:
         entry.cancel()

@@ -25,7 +25,8 @@ async def to_thread(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T
     """
     loop = get_running_loop()
     call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
-    return await loop.run_in_executor(None, call)  # type: ignore[no-any-return]
+    result: _T = await loop.run_in_executor(None, call)
+    return result
 
 
 def run_coroutine_threadsafe(coro: Any, loop: Any) -> concurrent.futures.Future[Any]:

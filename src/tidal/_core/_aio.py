@@ -48,9 +48,10 @@ def unregister_task(task: object) -> None:
     _registry.discard(task)
 
 
-_eager: set[Any] = (
-    _tasks._eager_tasks if sys.version_info >= (3, 12) else set()  # type: ignore[attr-defined]
-)
+if sys.version_info >= (3, 12):
+    _eager: set[Any] = _tasks._eager_tasks  # type: ignore[attr-defined]
+else:
+    _eager: set[Any] = set()
 
 
 def register_eager_task(task: object) -> None:

@@ -37,7 +37,7 @@ def new_event_loop() -> Any:
     """A new tidal event loop (not set as current)."""
     from tidal._loop import EventLoop
 
-    return EventLoop()  # type: ignore[abstract]
+    return EventLoop()
 
 
 def _warn_no_current_loop() -> None:

@@ -86,7 +86,7 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
             # The traceback keeps this frame: no cycle through the lists.
             exceptions = my_exceptions = None  # type: ignore[assignment]
 
-    async def create_connection(  # type: ignore[override]
+    async def create_connection(
         self, protocol_factory: Callable[[], Any], host: Any = None, port: Any = None, *,
         ssl: Any = None, family: int = 0, proto: int = 0, flags: int = 0, sock: Any = None,
         local_addr: Any = None, server_hostname: str | None = None,
@@ -141,10 +141,10 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
                     happy_eyeballs_delay,
                 ))[0]
             if sock is None:
-                flat = [exc for sub in exceptions for exc in sub]
+                flat: list[Any] = [exc for sub in exceptions for exc in sub]  # OSErrors only
                 try:
                     if all_errors:
-                        raise ExceptionGroup("create_connection failed", flat)  # type: ignore[type-var]
+                        raise ExceptionGroup("create_connection failed", flat)
                     if len(flat) == 1:
                         raise flat[0]
                     model = str(flat[0])
@@ -182,7 +182,7 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
             raise OSError(f"getaddrinfo({host!r}) returned empty list")
         return infos
 
-    async def create_server(  # type: ignore[override]
+    async def create_server(
         self, protocol_factory: Callable[[], Any], host: Any = None, port: Any = None, *,
         family: int = socket.AF_UNSPEC, flags: int = socket.AI_PASSIVE, sock: Any = None,
         backlog: int = 100, ssl: Any = None, reuse_address: bool | None = None,
@@ -295,7 +295,7 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
             raise error
         return results
 
-    async def connect_accepted_socket(  # type: ignore[override]
+    async def connect_accepted_socket(
         self, protocol_factory: Callable[[], Any], sock: Any, *, ssl: Any = None,
         ssl_handshake_timeout: float | None = None, ssl_shutdown_timeout: float | None = None,
     ) -> tuple[Any, Any]:
@@ -315,7 +315,7 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
             logger.debug("%r handled: (%r, %r)", sock, transport, protocol)
         return transport, protocol
 
-    async def start_tls(  # type: ignore[override]
+    async def start_tls(
         self, transport: Any, protocol: Any, sslcontext: Any, *, server_side: bool = False,
         server_hostname: str | None = None, ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None,

@@ -56,7 +56,8 @@ class _PipeTransportBase(BaseTransport):
         self._loop: BaseEventLoop | None = loop
         # Set before anything can fail, so __del__ sees a transport with no pipe.
         self._pipe: Any = None
-        self._fileno: int | None = None
+        # An int from _attach() on: only a failed constructor leaves None.
+        self._fileno: int = None  # type: ignore[assignment]
         self._protocol: Any = None
         self._closing = False
 
@@ -84,7 +85,7 @@ class _PipeTransportBase(BaseTransport):
         # asyncio's reprs say "polling"/"idle" while the loop has its
         # selector, which close() drops; after that they say "open".
         if self._pipe is not None and loop is not None and not loop._closed:
-            entry = loop._fds.get(self._fileno)  # type: ignore[arg-type]
+            entry = loop._fds.get(self._fileno)
             watcher = None if entry is None else (entry.writer if self._WRITER else entry.reader)
             info.append("idle" if watcher is None else "polling")
             if self._WRITER:
@@ -194,7 +195,7 @@ class _UnixReadPipeTransport(_PipeTransportBase, ReadTransport):
             if len(view) != size:
                 view = view[:size]
             # Not os.read(): see recv_buffer().
-            data = bytes(view[:os.readv(self._fileno, (view,))])  # type: ignore[arg-type]
+            data = bytes(view[:os.readv(self._fileno, (view,))])
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
@@ -278,7 +279,7 @@ class _UnixWritePipeTransport(WriteFlowControl, _PipeTransportBase, Transport):
         mode = self._attach(
             pipe, protocol, "Pipe transport is only for pipes, sockets and character devices"
         )
-        fileno: int = self._fileno  # type: ignore[assignment]
+        fileno: int = self._fileno
         is_socket = stat.S_ISSOCK(mode)
         is_fifo = stat.S_ISFIFO(mode)
         loop.call_soon(protocol.connection_made, self)
@@ -324,7 +325,7 @@ class _UnixWritePipeTransport(WriteFlowControl, _PipeTransportBase, Transport):
         if not self._buffer:
             # Nothing queued: try the syscall first, buffer only the rest.
             try:
-                n = os.write(self._fileno, data)  # type: ignore[arg-type]
+                n = os.write(self._fileno, data)
             except (BlockingIOError, InterruptedError):
                 n = 0
             except (SystemExit, KeyboardInterrupt):
@@ -349,7 +350,7 @@ class _UnixWritePipeTransport(WriteFlowControl, _PipeTransportBase, Transport):
         loop = self._loop
         assert loop is not None
         try:
-            n = os.write(self._fileno, buffer)  # type: ignore[arg-type]
+            n = os.write(self._fileno, buffer)
         except (BlockingIOError, InterruptedError):
             pass
         except (SystemExit, KeyboardInterrupt):

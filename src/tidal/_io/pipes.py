@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from asyncio import BaseProtocol
+from asyncio import BaseProtocol, ReadTransport, WriteTransport
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from tidal._core.loop import BaseEventLoop
 from tidal._io.pipe_transports import _UnixReadPipeTransport, _UnixWritePipeTransport
 
 logger = logging.getLogger("asyncio")
+
+_P = TypeVar("_P", bound=BaseProtocol)
 
 
 class PipeMixin(BaseEventLoop):
@@ -28,9 +30,9 @@ class PipeMixin(BaseEventLoop):
     ) -> _UnixWritePipeTransport:
         return _UnixWritePipeTransport(self, pipe, protocol, waiter, extra)
 
-    async def connect_read_pipe(  # type: ignore[override]
-        self, protocol_factory: Callable[[], BaseProtocol], pipe: Any
-    ) -> tuple[_UnixReadPipeTransport, BaseProtocol]:
+    async def connect_read_pipe(
+        self, protocol_factory: Callable[[], _P], pipe: Any
+    ) -> tuple[ReadTransport, _P]:
         """Read from *pipe* (a file object) into a protocol from *protocol_factory*.
 
         The pipe is put in non-blocking mode; the transport owns it and
@@ -42,9 +44,9 @@ class PipeMixin(BaseEventLoop):
         await self._pipe_connected(transport, waiter, "Read", pipe, protocol)
         return transport, protocol
 
-    async def connect_write_pipe(  # type: ignore[override]
-        self, protocol_factory: Callable[[], BaseProtocol], pipe: Any
-    ) -> tuple[_UnixWritePipeTransport, BaseProtocol]:
+    async def connect_write_pipe(
+        self, protocol_factory: Callable[[], _P], pipe: Any
+    ) -> tuple[WriteTransport, _P]:
         """Write to *pipe* (a file object) through a transport; return it and the protocol.
 
         The pipe is put in non-blocking mode; the transport owns it and

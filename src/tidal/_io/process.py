@@ -154,11 +154,13 @@ class Process:
     @property
     def returncode(self) -> int | None:
         """The exit code (negative: killed by that signal); None while running."""
-        return self._transport.get_returncode()  # type: ignore[no-any-return]
+        code: int | None = self._transport.get_returncode()
+        return code
 
     async def wait(self) -> int:
         """Wait until the process exits and return its return code."""
-        return await self._transport._wait()  # type: ignore[no-any-return]
+        code: int = await self._transport._wait()
+        return code
 
     def send_signal(self, signal: int) -> None:
         """Send *signal* to the child."""

@@ -91,7 +91,7 @@ class _SendfileFallbackProtocol(asyncio.Protocol):
 class SendfileMixin(NetBase):
     """loop.sendfile()."""
 
-    async def sendfile(self, transport: Any, file: Any, offset: int = 0,  # type: ignore[override]
+    async def sendfile(self, transport: Any, file: Any, offset: int = 0,
                        count: int | None = None, *, fallback: bool = True) -> int:
         """Send *file* over *transport*; return the number of bytes sent."""
         if transport.is_closing():

@@ -186,7 +186,8 @@ class StreamReaderProtocol(FlowControlMixin, Protocol):
     def _stream_reader(self) -> StreamReader | None:
         if self._stream_reader_wr is None:
             return None
-        return self._stream_reader_wr()  # type: ignore[no-any-return]
+        reader: StreamReader | None = self._stream_reader_wr()
+        return reader
 
     def _replace_transport(self, transport: Any) -> None:
         self._transport = transport
@@ -328,7 +329,8 @@ class StreamWriter:
 
     def can_write_eof(self) -> bool:
         """True if the transport supports write_eof()."""
-        return self._transport.can_write_eof()  # type: ignore[no-any-return]
+        can: bool = self._transport.can_write_eof()
+        return can
 
     def close(self) -> Any:
         """Close the transport (buffered data is still sent)."""
@@ -336,7 +338,8 @@ class StreamWriter:
 
     def is_closing(self) -> bool:
         """True once the transport is closing or closed."""
-        return self._transport.is_closing()  # type: ignore[no-any-return]
+        closing: bool = self._transport.is_closing()
+        return closing
 
     async def wait_closed(self) -> None:
         """Wait until the connection is lost; raise its error, if any."""

@@ -19,14 +19,16 @@ import os
 import subprocess
 import sys
 import threading
-from asyncio import SubprocessProtocol
+from asyncio import BaseProtocol, SubprocessProtocol, SubprocessTransport
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from tidal._core.loop import BaseEventLoop
 from tidal._io.subprocess_transport import _UnixSubprocessTransport
 
 logger = logging.getLogger("asyncio")
+
+_P = TypeVar("_P", bound=BaseProtocol)
 
 # 3.11 routes the exit through one more call_soon() than 3.12+.
 _EXTRA_HOP = sys.version_info < (3, 12)
@@ -114,9 +116,9 @@ class SubprocessMixin(BaseEventLoop):
         #: pidfd -> the transport whose child it watches; closed with the loop.
         self._child_pidfds: dict[int, _UnixSubprocessTransport] = {}
 
-    async def subprocess_shell(  # type: ignore[override]
+    async def subprocess_shell(
         self,
-        protocol_factory: Callable[[], SubprocessProtocol],
+        protocol_factory: Callable[[], _P],
         cmd: bytes | str,
         *,
         stdin: Any = subprocess.PIPE,
@@ -129,7 +131,7 @@ class SubprocessMixin(BaseEventLoop):
         errors: Any = None,
         text: Any = None,
         **kwargs: Any,
-    ) -> tuple[_UnixSubprocessTransport, SubprocessProtocol]:
+    ) -> tuple[SubprocessTransport, _P]:
         """Run *cmd* through the shell; return (transport, protocol)."""
         if not isinstance(cmd, (bytes, str)):
             raise ValueError("cmd must be a string")
@@ -143,9 +145,9 @@ class SubprocessMixin(BaseEventLoop):
             stdin, stdout, stderr, bufsize, kwargs,
         )
 
-    async def subprocess_exec(  # type: ignore[override]
+    async def subprocess_exec(
         self,
-        protocol_factory: Callable[[], SubprocessProtocol],
+        protocol_factory: Callable[[], _P],
         program: Any,
         *args: Any,
         stdin: Any = subprocess.PIPE,
@@ -158,7 +160,7 @@ class SubprocessMixin(BaseEventLoop):
         errors: Any = None,
         text: Any = None,
         **kwargs: Any,
-    ) -> tuple[_UnixSubprocessTransport, SubprocessProtocol]:
+    ) -> tuple[SubprocessTransport, _P]:
         """Run *program* with *args* (no shell); return (transport, protocol)."""
         if universal_newlines:
             raise ValueError("universal_newlines must be False")
@@ -172,7 +174,7 @@ class SubprocessMixin(BaseEventLoop):
 
     async def _start_subprocess(
         self,
-        protocol_factory: Callable[[], SubprocessProtocol],
+        protocol_factory: Callable[[], Any],
         popen_args: Any,
         shell: bool,
         what: str,
@@ -182,7 +184,7 @@ class SubprocessMixin(BaseEventLoop):
         stderr: Any,
         bufsize: int,
         kwargs: dict[str, Any],
-    ) -> tuple[_UnixSubprocessTransport, SubprocessProtocol]:
+    ) -> tuple[_UnixSubprocessTransport, Any]:
         protocol = protocol_factory()
         debug_log = None
         if self._debug:

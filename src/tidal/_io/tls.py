@@ -164,7 +164,9 @@ class SSLProtocol(asyncio.BufferedProtocol):
         # The stock SSLObject's read/write are Python wrappers around the C
         # object: call the C methods directly on the hot path.  A custom
         # sslobject_class keeps its own methods.
-        inner = sslobj._sslobj if type(sslobj) is ssl.SSLObject else sslobj  # type: ignore[attr-defined]
+        inner: Any = sslobj
+        if type(sslobj) is ssl.SSLObject:
+            inner = inner._sslobj
         self._sslobj_read: Any = inner.read
         self._sslobj_write: Any = inner.write
         self._sslobj_pending: Any = inner.pending

@@ -104,7 +104,8 @@ class TransportSocket:
 
     def getsockbyname(self) -> Any:
         """Present for parity with asyncio, which forwards it to the socket."""
-        return self._sock.getsockbyname()  # type: ignore[attr-defined]
+        sock: Any = self._sock  # socket.socket has no such method: asyncio's call fails too
+        return sock.getsockbyname()
 
     def settimeout(self, value: float | None) -> None:
         """Only a zero timeout is allowed: the loop needs non-blocking sockets."""

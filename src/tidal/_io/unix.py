@@ -36,7 +36,7 @@ def remove_stale_socket(path: Any) -> None:
 class UnixMixin(NetBase):
     """create_unix_connection() and create_unix_server()."""
 
-    async def create_unix_connection(  # type: ignore[override]
+    async def create_unix_connection(
         self, protocol_factory: Callable[[], Any], path: Any = None, *, ssl: Any = None,
         sock: Any = None, server_hostname: str | None = None,
         ssl_handshake_timeout: float | None = None, ssl_shutdown_timeout: float | None = None,
@@ -76,7 +76,7 @@ class UnixMixin(NetBase):
             ssl_shutdown_timeout=ssl_shutdown_timeout,
         )
 
-    async def create_unix_server(  # type: ignore[override]
+    async def create_unix_server(
         self, protocol_factory: Callable[[], Any], path: Any = None, *, sock: Any = None,
         backlog: int = 100, ssl: Any = None, ssl_handshake_timeout: float | None = None,
         ssl_shutdown_timeout: float | None = None, start_serving: bool = True,
