@@ -4,8 +4,8 @@ Two kinds: setting or ``mock.patch.object``-ing a method on a transport,
 protocol or loop *instance* (and the loop's or transport's own code then
 calling the patched one where asyncio's does), and patching a method on
 asyncio's abstract base classes (``asyncio.BaseTransport.get_extra_info``...),
-which reaches exactly the objects that inherit it.  docs/design.md, "What can
-be patched", has the table these tests check.
+which reaches exactly the objects that inherit it.  docs/compat.md, "What can
+be patched", has the tables these tests check.
 """
 
 from __future__ import annotations
