@@ -47,20 +47,20 @@ class _When(float):
     def __eq__(self, other: object) -> bool:
         if type(other) is _When:
             return float(self) == float(other) and self._seq == other._seq
-        return float.__eq__(self, other)  # type: ignore[operator]
+        return float.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
         return not self == other
 
-    def __lt__(self, other: object) -> bool:
+    def __lt__(self, other: float) -> bool:
         if type(other) is _When:
             return (float(self), self._seq) < (float(other), other._seq)
-        return float.__lt__(self, other)  # type: ignore[operator]
+        return float.__lt__(self, other)
 
-    def __gt__(self, other: object) -> bool:
+    def __gt__(self, other: float) -> bool:
         if type(other) is _When:
             return (float(self), self._seq) > (float(other), other._seq)
-        return float.__gt__(self, other)  # type: ignore[operator]
+        return float.__gt__(self, other)
 
     __hash__ = float.__hash__
 
