@@ -24,6 +24,7 @@ from asyncio import (
     SubprocessProtocol,
     TimeoutError,
 )
+from typing import TYPE_CHECKING
 
 # tidal.subprocess mirrors asyncio.subprocess (PIPE, STDOUT, DEVNULL, Process...).
 from tidal import subprocess as subprocess
@@ -83,6 +84,35 @@ def _api_names() -> list[str]:
     return names
 
 
+if TYPE_CHECKING:
+    from tidal._tools.graph import FrameCallGraphEntry as FrameCallGraphEntry
+    from tidal._tools.graph import FutureCallGraph as FutureCallGraph
+    from tidal._tools.graph import capture_call_graph as capture_call_graph
+    from tidal._tools.graph import format_call_graph as format_call_graph
+    from tidal._tools.graph import future_add_to_awaited_by as future_add_to_awaited_by
+    from tidal._tools.graph import (
+        future_discard_from_awaited_by as future_discard_from_awaited_by,
+    )
+    from tidal._tools.graph import print_call_graph as print_call_graph
+
+#: Python 3.14's call-graph API (tidal._tools.graph), imported on first use:
+#: its dataclasses would cost every ``import tidal`` a few milliseconds.
+_GRAPH_NAMES = (
+    "FrameCallGraphEntry", "FutureCallGraph", "capture_call_graph", "format_call_graph",
+    "future_add_to_awaited_by", "future_discard_from_awaited_by", "print_call_graph",
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _GRAPH_NAMES:
+        from tidal._tools import graph
+
+        value = getattr(graph, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tidal' has no attribute {name!r}")
+
+
 __all__ = [
     "AbstractEventLoop", "AbstractEventLoopPolicy", "BaseProtocol", "BufferedProtocol",
     "CancelledError", "DatagramProtocol", "EventLoop", "EventLoopPolicy", "SelectorEventLoop",
@@ -93,4 +123,5 @@ __all__ = [
     "ensure_future", "get_event_loop", "get_running_loop",
     "install", "iscoroutine", "isfuture", "new_event_loop", "set_event_loop", "sleep",
     "wrap_future", *_api_names(),
+    *_GRAPH_NAMES,
 ]
