@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 import warnings
 from typing import Any
@@ -112,32 +113,56 @@ def wrap_future(future: Any, *, loop: Any = None) -> Any:
     return new_future
 
 
+def _set_result_unless_cancelled(future: Any) -> None:
+    if not future.cancelled():
+        future.set_result(None)
+
+
 async def shutdown_executor(loop: Any, timeout: float | None) -> None:
-    """``loop.shutdown_default_executor()``: join the pool's threads off the loop."""
+    """``loop.shutdown_default_executor()``: join the pool's threads off the loop.
+
+    Up to 3.12, *timeout* bounds the final join of the joining thread, which
+    blocks the loop; from 3.13 it bounds the wait for the pool, and the loop
+    runs meanwhile (as asyncio's do).
+    """
     loop._executor_shutdown_called = True
     executor = loop._default_executor
     if executor is None:
         return
     future = loop.create_future()
+    new_style = sys.version_info >= (3, 13)
 
     def join() -> None:
         try:
             executor.shutdown(wait=True)
             if not loop.is_closed():
-                loop.call_soon_threadsafe(future.set_result, None)
+                if new_style:  # the timeout may have cancelled the future
+                    loop.call_soon_threadsafe(_set_result_unless_cancelled, future)
+                else:
+                    loop.call_soon_threadsafe(future.set_result, None)
         except Exception as ex:
-            if not loop.is_closed():
+            if not loop.is_closed() and not (new_style and future.cancelled()):
                 loop.call_soon_threadsafe(future.set_exception, ex)
 
     thread = threading.Thread(target=join)
     thread.start()
+    message = f"The executor did not finishing joining its threads within {timeout} seconds."
+    if new_style:
+        from tidal._api.timeouts import timeout as timeout_cm
+
+        try:
+            async with timeout_cm(timeout):
+                await future
+        except TimeoutError:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            executor.shutdown(wait=False)
+        else:
+            thread.join()
+        return
     try:
         await future
     finally:
         thread.join(timeout)
     if thread.is_alive():
-        warnings.warn(
-            f"The executor did not finishing joining its threads within {timeout} seconds.",
-            RuntimeWarning, stacklevel=2,
-        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
         executor.shutdown(wait=False)
