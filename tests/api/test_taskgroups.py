@@ -16,6 +16,12 @@ PY312 = sys.version_info >= (3, 12)
 PY313 = sys.version_info >= (3, 13)
 
 
+@pytest.fixture
+def loop(virtual_loop: Any) -> Any:
+    """Timers here run on virtual time on tidal (tests/api/conftest.py); asyncio's stay real."""
+    return virtual_loop
+
+
 def test_waits_for_all_tasks(aio: ModuleType, loop: Any) -> None:
     async def main() -> list[Any]:
         async with aio.TaskGroup() as tg:

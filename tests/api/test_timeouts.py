@@ -14,6 +14,12 @@ import pytest
 PY313 = sys.version_info >= (3, 13)
 
 
+@pytest.fixture
+def loop(virtual_loop: Any) -> Any:
+    """Timers here run on virtual time on tidal (tests/api/conftest.py); asyncio's stay real."""
+    return virtual_loop
+
+
 def test_expiry_raises_timeout_error(aio: ModuleType, loop: Any) -> None:
     async def main() -> Any:
         task = aio.current_task()
