@@ -344,7 +344,12 @@ class _AsCompletedIterator:
         f = await self._done.get()
         if f is None:
             raise TimeoutError
-        return f.result() if resolve else f
+        if not resolve:
+            return f
+        error = failure(f)  # raised here: no Future.result frame
+        if error is not None:
+            raise error
+        return f.result()
 
 
 if _PY313:
@@ -396,6 +401,9 @@ else:
             f = await done.get()
             if f is None:
                 raise TimeoutError
+            error = failure(f)  # raised here: no Future.result frame
+            if error is not None:
+                raise error
             return f.result()
 
         for f in todo:

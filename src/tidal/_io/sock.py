@@ -26,6 +26,7 @@ from asyncio import SendfileNotAvailableError
 from typing import Any
 
 from tidal._core.loop import BaseEventLoop
+from tidal._core.tasks import internal_frames, strip_internal_frames
 from tidal._io.addr import check_nonblocking, check_ssl_socket, ensure_resolved
 from tidal._io.fdwatch import unwatch, watch
 
@@ -87,6 +88,7 @@ class _SockOp:
             raise
         except BaseException as exc:
             unwatch(self._loop, self._fd, self._writer, self)
+            strip_internal_frames(exc)  # the traceback starts at the failed call
             fut.set_exception(exc)
             fut = None  # the traceback keeps this frame: no cycle through the future
             return
@@ -355,7 +357,15 @@ class SocketMixin(BaseEventLoop):
             # The connection goes on in the background (EINTR included):
             # writability says when it is done, SO_ERROR how it went.
             pass
-        await _wait(_Connect(self, sock, address), True)
+        # _wait() inlined: a refused connection's traceback, the one users
+        # see most, then has as many frames as asyncio's.
+        op = _Connect(self, sock, address)
+        fut = op.park(True)
+        try:
+            await fut
+        finally:
+            op.release()
+            fut = None  # no cycle through the future's traceback
 
     async def sock_accept(self, sock: Any) -> tuple[socket.socket, Any]:
         """Accept a connection: ``(conn, address)``, *conn* non-blocking."""
@@ -500,3 +510,8 @@ def _check_sendfile_params(sock: Any, file: Any, offset: Any, count: Any) -> Non
         raise TypeError(f"offset must be a non-negative integer (got {offset!r})")
     if offset < 0:
         raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
+
+
+# Plumbing between a failed syscall and the awaiting coroutine: not shown
+# where an exception crosses a task boundary (asyncio's are C or inline).
+internal_frames(_SockOp._run, _wait)
