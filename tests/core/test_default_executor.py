@@ -19,10 +19,6 @@ import pytest
 # Waiting for the loop: generous, only reached when something is wrong.
 LONG = 5.0
 
-#: loop.py raises "executor must be ThreadPoolExecutor" (no "instance"): the
-#: lead owns loop.py; remove these marks with that fix.
-MESSAGE_PENDING = "tidal's set_default_executor message lacks asyncio's 'instance' (loop.py)"
-SIGNATURE_PENDING = "tidal's shutdown_default_executor accepts timeout= on 3.11 (loop.py)"
 
 
 class BlockingExecutor(concurrent.futures.ThreadPoolExecutor):
@@ -40,11 +36,7 @@ class BlockingExecutor(concurrent.futures.ThreadPoolExecutor):
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
-def test_set_default_executor_rejects_other_executors(
-    loop: Any, is_tidal: bool, request: pytest.FixtureRequest
-) -> None:
-    if is_tidal:
-        request.applymarker(pytest.mark.xfail(reason=MESSAGE_PENDING, strict=True))
+def test_set_default_executor_rejects_other_executors(loop: Any) -> None:
     # The same message on 3.11-3.13.
     with pytest.raises(TypeError, match=r"\Aexecutor must be ThreadPoolExecutor instance\Z"):
         loop.set_default_executor(object())
@@ -61,11 +53,7 @@ def test_set_default_executor_accepts_a_thread_pool_subclass(loop: Any) -> None:
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.11 has no timeout parameter")
-def test_shutdown_default_executor_has_no_timeout_on_311(
-    loop: Any, is_tidal: bool, request: pytest.FixtureRequest
-) -> None:
-    if is_tidal:
-        request.applymarker(pytest.mark.xfail(reason=SIGNATURE_PENDING, strict=True))
+def test_shutdown_default_executor_has_no_timeout_on_311(loop: Any) -> None:
     with pytest.raises(TypeError, match=r"\A[\w.]*shutdown_default_executor\(\) got an "
                        r"unexpected keyword argument 'timeout'\Z"):
         loop.shutdown_default_executor(timeout=1).close()

@@ -751,12 +751,20 @@ class BaseEventLoop(AbstractEventLoop):
     def set_default_executor(self, executor: Any) -> None:
         """Use *executor* (a ThreadPoolExecutor) for run_in_executor(None, ...)."""
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            raise TypeError("executor must be ThreadPoolExecutor")
+            raise TypeError("executor must be ThreadPoolExecutor instance")
         self._default_executor = executor
 
-    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
-        """Shut the default executor down, waiting for its threads (up to *timeout*)."""
-        await shutdown_executor(self, timeout)
+    if sys.version_info >= (3, 12):
+
+        async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+            """Shut the default executor down, waiting for its threads (up to *timeout*)."""
+            await shutdown_executor(self, timeout)
+
+    else:  # 3.11's takes no timeout
+
+        async def shutdown_default_executor(self) -> None:  # type: ignore[override]
+            """Shut the default executor down, waiting for its threads."""
+            await shutdown_executor(self, None)
 
     # -- sockets needed by the core --------------------------------------------
 
