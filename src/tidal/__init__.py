@@ -125,3 +125,10 @@ __all__ = [
     "wrap_future", *_api_names(),
     *_GRAPH_NAMES,
 ]
+
+# ``python -m tidal ps/pstree PID``: a handler for one real-time signal, if
+# that signal is free; no thread, no port, no cost until someone asks (see
+# _tools/inspect_agent.py; TIDAL_INSPECT=0 turns it off).
+from tidal._tools import inspect_agent as _inspect_agent  # noqa: E402
+
+_inspect_agent.install()

@@ -1,4 +1,4 @@
-"""The ``tidal`` command line: ``run``, ``bench``, ``--version``."""
+"""The ``tidal`` command line: ``run``, ``bench``, ``ps``, ``pstree``, ``--version``."""
 
 from __future__ import annotations
 
@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--chart", metavar="FILE", help="draw relative speeds as a bar chart (PNG, matplotlib)"
     )
     bench.add_argument("--list", action="store_true", help="list workloads and runtimes")
+
+    from tidal._tools.inspect_cli import add_commands
+
+    add_commands(commands)  # ps, pstree
     return parser
 
 
@@ -158,5 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         from tidal._tools.bench.runner import bench_main
 
         return bench_main(options)
+    if options.command in ("ps", "pstree"):
+        from tidal._tools.inspect_cli import run
+
+        return run(options)
     parser.print_help(sys.stderr)
     return 2
