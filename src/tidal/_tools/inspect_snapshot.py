@@ -104,7 +104,8 @@ def snapshot(frame: FrameType | None = None) -> dict[str, Any]:
     """
     # threading._active read directly: enumerate() takes a lock that the
     # interrupted main thread may be holding.
-    native = {ident: t.native_id for ident, t in dict(threading._active).items()}  # type: ignore[attr-defined]
+    active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
+    native = {ident: t.native_id for ident, t in dict(active).items()}
     frames: dict[int, FrameType] = dict(sys._current_frames())
     frames[threading.get_ident()] = frame if frame is not None else sys._getframe(1)
     loops: dict[int, dict[str, Any]] = {}
