@@ -409,6 +409,39 @@ def test_foreign_loop_reported_once(tmp_path: Path) -> None:
     assert "asyncio.selector_events.BaseSelectorEventLoop" in done.stderr
 
 
+SPAWN_PROGRAM = """\
+import asyncio, json, multiprocessing
+
+async def main():
+    return type(asyncio.get_running_loop()).__module__
+
+def child(results):
+    results.put(asyncio.run(main()))
+
+if __name__ == "__main__":
+    seen = {}
+    for method in ("spawn", "fork"):
+        ctx = multiprocessing.get_context(method)
+        results = ctx.Queue()
+        proc = ctx.Process(target=child, args=(results,))
+        proc.start()
+        seen[method] = results.get(timeout=30)
+        proc.join(30)
+    print(json.dumps(seen))
+"""
+
+
+def test_worker_processes_run_on_tidal_too(tmp_path: Path) -> None:
+    # hypercorn's workers and uvicorn --workers/--reload are spawned: fresh
+    # interpreters, which tidal run sets up as it sets up the program.
+    write(tmp_path / "workers.py", SPAWN_PROGRAM)
+    done = tidal("run", "workers.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"spawn": "tidal._loop", "fork": "tidal._loop"}
+    plain = python_itself("workers.py", cwd=tmp_path)
+    assert set(json.loads(plain.stdout).values()) == {"asyncio.unix_events"}
+
+
 HELLO_APP = """\
 import asyncio, json
 
@@ -443,7 +476,7 @@ def _http_get(port: int) -> tuple[str, dict[str, str]]:
 
 
 def _serve_one_request(command: list[str], cwd: Path) -> tuple[str, dict[str, str], str]:
-    """Start a server, wait for its 'running on' line, GET / once, stop it with ^C."""
+    """Start uvicorn, wait until it is ready, GET / once, stop it with ^C."""
     env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -459,14 +492,17 @@ def _serve_one_request(command: list[str], cwd: Path) -> tuple[str, dict[str, st
 
     threading.Thread(target=pump, daemon=True).start()
     try:
+        # Ready once it said where it listens and (a worker) that it started.
         port = None
-        while port is None:
+        started = False
+        while port is None or not started:
             line = lines.get(timeout=30)
             if line is None:
                 raise AssertionError("server exited:\n" + "".join(log))
             log.append(line)
             if "running on http://127.0.0.1:" in line:
                 port = int(line.split("http://127.0.0.1:")[1].split()[0])
+            started = started or "startup complete" in line
         status, seen = _http_get(port)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
@@ -479,7 +515,7 @@ def _serve_one_request(command: list[str], cwd: Path) -> tuple[str, dict[str, st
     return status, seen, "".join(log)
 
 
-UVICORN_LOOPS = ["auto", "asyncio", "uvloop"]
+UVICORN_LOOPS = ["auto", "asyncio", "uvloop", "auto --workers 2"]
 
 
 @pytest.mark.parametrize("loop", UVICORN_LOOPS)
@@ -487,12 +523,19 @@ def test_uvicorn_serves_on_tidal(tmp_path: Path, loop: str) -> None:
     # uvicorn passes its own loop factory (uvloop.new_event_loop or
     # asyncio.SelectorEventLoop); tidal run must still put the app on tidal.
     pytest.importorskip("uvicorn")
-    if loop == "uvloop":
+    if "uvloop" in loop:
         pytest.importorskip("uvloop")
     write(tmp_path / "hello.py", HELLO_APP)
+    loop, *more = loop.split()
+    port = 0
+    if more:
+        # With workers uvicorn logs the port it was given: pick a free one.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
     status, seen, log = _serve_one_request(
         [sys.executable, "-m", "tidal", "run", "-m", "uvicorn", "hello:app",
-         "--host", "127.0.0.1", "--port", "0", "--loop", loop], tmp_path,
+         "--host", "127.0.0.1", "--port", str(port), "--loop", loop, *more], tmp_path,
     )
     assert status == "HTTP/1.1 200 OK", log
     assert seen == {"loop": "tidal._loop", "task": "tidal._core.tasks"}, log

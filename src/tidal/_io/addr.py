@@ -46,7 +46,7 @@ def set_nodelay(sock: socket.socket) -> None:
 
     asyncio does it only when ``sock.proto == IPPROTO_TCP``; a socket made as
     ``socket.socket(AF_INET, SOCK_STREAM)`` has proto 0, never gets it, and a
-    request/response server on it stalls ~40 ms per response (delayed ACK).
+    response written in two pieces on it waits ~40 ms for a delayed ACK.
     tidal, like uvloop, sets it on every TCP stream socket (a deliberate
     difference, listed in the README).
     """

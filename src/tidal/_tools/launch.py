@@ -32,7 +32,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from importlib.machinery import SourceFileLoader
 from typing import Any
 
-__all__ = ("run_module", "run_script")
+__all__ = ("run_module", "run_script", "spawned_child")
 
 
 def _prepare(debug: bool) -> None:
@@ -95,23 +95,29 @@ def _redirect_loop_factories() -> None:
     events._set_running_loop = set_running_loop
     asyncio._set_running_loop = set_running_loop  # type: ignore[attr-defined]
 
-    uvloop = sys.modules.get("uvloop")
-    if uvloop is not None:
-        _patch_uvloop(uvloop)
-    else:
-        sys.meta_path.insert(0, _UvloopFinder())
+    later: dict[str, Callable[[Any], None]] = {}
+    for name, patch in (("uvloop", _patch_uvloop), ("multiprocessing.spawn", _patch_spawn)):
+        module = sys.modules.get(name)
+        if module is not None:
+            patch(module)
+        else:
+            later[name] = patch
+    if later:
+        sys.meta_path.insert(0, _PatchOnImport(later))
 
 
-class _UvloopFinder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: patches uvloop once the program imports it."""
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: patches a module once the program imports it."""
 
-    def __init__(self) -> None:
+    def __init__(self, patches: dict[str, Callable[[Any], None]]) -> None:
+        self._patches = patches
         self._busy = False
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != "uvloop" or self._busy:
+        patch = self._patches.get(fullname)
+        if patch is None or self._busy:
             return None
         self._busy = True
         try:
@@ -120,17 +126,42 @@ class _UvloopFinder(importlib.abc.MetaPathFinder):
             self._busy = False
         if spec is None or spec.loader is None:
             return None
-        # The spec and loader stay uvloop's own; only this loader instance
-        # runs the patch after the module body.
+        # The spec and loader stay the module's own; only this loader
+        # instance runs the patch after the module body.
         loader = spec.loader
         exec_module = loader.exec_module
 
         def exec_then_patch(module: types.ModuleType) -> None:
             exec_module(module)
-            _patch_uvloop(module)
+            patch(module)
 
         loader.exec_module = exec_then_patch  # type: ignore[method-assign]
         return spec
+
+
+def _patch_spawn(spawn: Any) -> None:
+    # Processes started with multiprocessing's "spawn" method (hypercorn's
+    # workers, uvicorn --workers/--reload) are fresh interpreters: have each
+    # set itself up as tidal run does before it unpickles its work.  Forked
+    # children inherit all of this anyway.
+    original = spawn.get_command_line
+
+    def get_command_line(**kwds: Any) -> list[str]:
+        command: list[str] = original(**kwds)
+        if "-c" in command:  # not a frozen executable
+            at = command.index("-c") + 1
+            command[at] = f"import tidal._tools.launch as t; t.spawned_child(); {command[at]}"
+        return command
+
+    spawn.get_command_line = get_command_line
+
+
+def spawned_child() -> None:
+    """Set up a process that multiprocessing spawned from a ``tidal run`` program.
+
+    Its loops are tidal's too; ``--debug`` reaches it through the environment.
+    """
+    _prepare(False)
 
 
 def _patch_uvloop(uvloop: Any) -> None:
