@@ -139,6 +139,26 @@ def render_causes_text(runs: list[Any], limit: int = 15) -> str:
     return "\n".join(out)
 
 
+def render_excluded_text(runs: list[Any]) -> str:
+    """Each excluded test run by ``run.py --excluded``: outcome, then reason."""
+    out = []
+    for run in runs:
+        for test_id in sorted(run.results):
+            r = run.results[test_id]
+            kind = classify(r)
+            reason = run.excluded.get(test_id, "")
+            if kind == "passed" and not r.get("loops"):
+                what = "passes, but no event loop ran in it"
+            elif kind == "passed":
+                what = "PASSES on tidal"
+            elif r.get("outcome") in ("pass", "xfail"):
+                what = "ran asyncio's loop only"
+            else:
+                what = f"{kind}: {cause_of(r)[0]}"
+            out.append(f"{run.name}.{test_id}\n    {what}\n    excluded: {reason}")
+    return "\n".join(out) if out else "nothing excluded"
+
+
 # -- docs -------------------------------------------------------------------
 
 HEADER = """# Conformance: CPython's test_asyncio on tidal

@@ -1,6 +1,11 @@
 """Run CPython's own test_asyncio against tidal.
 
     python conformance/run.py [--only MODULE ...] [--jobs N] [--subset ci]
+    python conformance/run.py --excluded [--only MODULE ...]
+
+With --excluded it runs only what exclusions.toml leaves out (excluded
+modules included) and lists each excluded test with its outcome and reason:
+an excluded test that passes on tidal is a candidate to un-exclude.
 
 Runs with the interpreter that starts it: each module of that Python's
 ``test.test_asyncio`` in its own worker process (see worker.py), with a
@@ -102,7 +107,7 @@ def _read_events(path: str) -> list[dict[str, Any]]:
 
 
 def run_module(name: str, logdir: str, test_timeout: float, module_timeout: float,
-               max_restarts: int = 50) -> ModuleRun:
+               max_restarts: int = 50, excluded: bool = False) -> ModuleRun:
     """Run one module in worker processes until every test has a result."""
     run = ModuleRun(name)
     out = os.path.join(logdir, f"{name}.jsonl")
@@ -118,7 +123,7 @@ def run_module(name: str, logdir: str, test_timeout: float, module_timeout: floa
         with open(skip, "w", encoding="utf-8") as f:
             f.write("\n".join(run.results))
         cmd = [sys.executable, WORKER, name, "--out", out, "--skip-file", skip,
-               "--test-timeout", str(test_timeout)]
+               "--test-timeout", str(test_timeout)] + (["--excluded"] if excluded else [])
         with open(log, "a", encoding="utf-8") as logf:
             proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=logdir,
@@ -259,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fail-under", type=float, default=None, metavar="PCT",
                     help="exit 1 if fewer than PCT%% of the applicable tests pass")
     ap.add_argument("--quiet", "-q", action="store_true", help="no per-module lines")
+    ap.add_argument("--excluded", action="store_true",
+                    help="run only the excluded tests and list each with its outcome and "
+                    "reason (never updates the docs)")
     args = ap.parse_args(argv)
 
     excl = exclusions.load()
@@ -276,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [m for m in SUBSETS[args.subset] if m in available]
     else:
         names = available
-    full_run = not args.only and not args.subset
+    full_run = not args.only and not args.subset and not args.excluded
     limits = SUBSET_LIMITS.get(args.subset or "", (60.0, 1200.0, 0.0))
     test_timeout = args.test_timeout if args.test_timeout is not None else limits[0]
     module_timeout = args.module_timeout if args.module_timeout is not None else limits[1]
@@ -290,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     to_run = []
     for name in names:
         reason = excl.module_reason(name)
-        if reason is not None:
+        if reason is not None and not args.excluded:
             runs[name] = ModuleRun(name, excluded_reason=reason)
         else:
             to_run.append(name)
@@ -306,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                                          "detail": "not run: the run's time budget ran out"}
             run.notes.append(f"not run: the run's {budget:.0f}s budget ran out")
         else:
-            run = run_module(name, logdir, test_timeout, min(module_timeout, left))
+            run = run_module(name, logdir, test_timeout, min(module_timeout, left),
+                             excluded=args.excluded)
         runs[name] = run
         if not args.quiet:
             c = report.counts(run.results)
@@ -325,7 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     ordered = [runs[n] for n in names]
     totals = report.totals(ordered)
     version = targets.python_version()
-    if not args.quiet:
+    if args.excluded:
+        print()
+        print(report.render_excluded_text(ordered))
+    elif not args.quiet:
         print()
         print(report.render_causes_text(ordered, limit=15))
         print(f"worker logs: {logdir}  ({elapsed:.0f}s)")

@@ -70,6 +70,30 @@ def _tidal_loop(self: Any) -> Any:
     return _tidal().new_event_loop()
 
 
+#: Abstract methods of asyncio's bare BaseEventLoop that BaseEventLoopTests
+#: replaces with mocks before running it.
+_STUBBED = frozenset({"_process_events", "_write_to_self"})
+
+
+def _loop_without_stubs() -> Any:
+    """A tidal loop that ignores mocks assigned to its _process_events/_write_to_self.
+
+    BaseEventLoopTests builds asyncio's BaseEventLoop, whose _process_events
+    and _write_to_self are abstract, so its tests first set them to mocks.
+    tidal's loop has working methods under those names (one wakes the loop
+    from other threads); the mocks are not needed and would disable them.
+    """
+    from unittest import mock
+
+    class TidalLoopWithoutStubs(_tidal().EventLoop):  # type: ignore[misc, name-defined]
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name in _STUBBED and isinstance(value, mock.Mock):
+                return
+            super().__setattr__(name, value)
+
+    return TidalLoopWithoutStubs()
+
+
 def _retarget(mod: types.ModuleType, original: str, name: str,
               factory: str = "create_event_loop") -> type:
     """Subclass a per-asyncio-loop class so its loop factory gives tidal's loop."""
@@ -216,8 +240,31 @@ def build_test_unix_events(mod: types.ModuleType) -> list[type]:
 
 def build_test_base_events(mod: types.ModuleType) -> list[type]:
     sel = mod.BaseEventLoopWithSelectorTests
+    base = mod.BaseEventLoopTests
+    sendfile = mod.BaseLoopSockSendfileTests
+
+    def base_setup(self: Any) -> None:
+        super(base, self).setUp()
+        self.loop = _loop_without_stubs()
+        self.set_event_loop(self.loop)
+
+    def sendfile_setup(self: Any) -> None:
+        # The original's steps, with tidal's loop for BaseSelectorEventLoop().
+        self.loop = _tidal().new_event_loop()
+        self.set_event_loop(self.loop)
+        self.file = open(mod.os_helper.TESTFN, "rb")
+        self.addCleanup(self.file.close)
+        super(sendfile, self).setUp()
+
     return [
         derive(mod, "TidalLoopWithSelectorTests", (sel,), setUp=_setup_with_tidal_loop(sel)),
+        # BaseEventLoopTests builds asyncio's BaseEventLoop with a mocked
+        # selector; most of its tests are about public loop behaviour.
+        derive(mod, "TidalBaseEventLoopTests", (base,), setUp=base_setup),
+        # BaseLoopSockSendfileTests builds asyncio's BaseSelectorEventLoop
+        # (no native sendfile): its argument checks and fallback results hold
+        # for any loop.
+        derive(mod, "TidalLoopSockSendfileTests", (sendfile,), setUp=sendfile_setup),
     ]
 
 

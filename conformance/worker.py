@@ -184,9 +184,13 @@ class Recorder(unittest.TestResult):
 # -- collection --------------------------------------------------------------
 
 
-def collect(module: str, excl: exclusions.Exclusions) -> tuple[list[unittest.TestCase],
-                                                                dict[str, str]]:
-    """The tests of *module* that apply, and the excluded ones with reasons."""
+def collect(module: str, excl: exclusions.Exclusions,
+            excluded_only: bool = False) -> tuple[list[unittest.TestCase], dict[str, str]]:
+    """The tests of *module* that apply, and the excluded ones with reasons.
+
+    With *excluded_only*, the tests returned to run are the excluded ones
+    (run.py --excluded: check that each exclusion is still needed).
+    """
     fullname = f"{targets.PACKAGE}.{module}"
     # Helpers first, so the test module imports the facade-loaded versions.
     for helper in ("utils", "functional"):
@@ -210,7 +214,7 @@ def collect(module: str, excl: exclusions.Exclusions) -> tuple[list[unittest.Tes
             reason = excl.reason(module, cls.__qualname__, name)
             if reason is not None:
                 excluded[test_id] = reason
-            else:
+            if (reason is not None) == excluded_only:
                 tests.append(cls(name))
     return tests, excluded
 
@@ -223,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-file", help="file of test ids (Class.test) already done")
     ap.add_argument("--test-timeout", type=float, default=60.0)
     ap.add_argument("--list", action="store_true", help="collect only")
+    ap.add_argument("--excluded", action="store_true",
+                    help="run the tests exclusions.toml excludes, instead of the others")
     args = ap.parse_args(argv)
 
     _out = open(args.out, "a", encoding="utf-8")
@@ -231,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     _facade.make_tidal_default()
     _install_loop_probe()
     try:
-        tests, excluded = collect(args.module, excl)
+        tests, excluded = collect(args.module, excl, excluded_only=args.excluded)
     except BaseException:
         emit(event="module_error", detail=traceback.format_exc()[-6000:])
         return 2

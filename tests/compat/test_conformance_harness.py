@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,48 @@ def test_virtual_time_test_loop_is_tidals_and_never_waits() -> None:
         "loop.close()\n"
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_excluded_option_collects_the_excluded_tests_only(tmp_path: Path) -> None:
+    # worker --list: collection only.  TidalBaseEventLoopTests runs (asyncio's
+    # BaseEventLoopTests on tidal's loop) except its internals-driven tests.
+    def collected(*extra: str) -> tuple[list[str], dict[str, str]]:
+        out = tmp_path / f"events{len(extra)}.jsonl"
+        proc = subprocess.run(
+            [sys.executable, str(CONFORMANCE / "worker.py"), "test_base_events", "--list",
+             "--out", str(out), *extra],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        (event,) = [e for e in map(json.loads, out.read_text().splitlines())
+                    if e["event"] == "collected"]
+        return event["tests"], event["excluded"]
+
+    run, excluded = collected()
+    run_excluded, excluded_again = collected("--excluded")
+    assert excluded == excluded_again
+    assert sorted(run_excluded) == sorted(excluded)
+    assert not set(run) & set(run_excluded)
+    assert "TidalBaseEventLoopTests.test_set_default_executor_error" in run
+    assert "TidalBaseEventLoopTests.test_check_thread" in run
+    assert "TidalBaseEventLoopTests.test__run_once" in excluded
+    assert "BaseEventLoopTests.test_close" in excluded  # asyncio's own loop
+
+
+def test_base_event_loop_tests_keep_tidals_wakeup(harness: Any) -> None:
+    # The mocks BaseEventLoopTests assigns to _write_to_self/_process_events
+    # are dropped, so another thread can still wake tidal's loop.
+    from unittest import mock
+
+    _, _, targets = harness
+    loop = targets._loop_without_stubs()
+    try:
+        loop._write_to_self = mock.Mock()
+        loop._process_events = mock.Mock()
+        assert not isinstance(loop._write_to_self, mock.Mock)
+        assert not isinstance(loop._process_events, mock.Mock)
+        fut = loop.create_future()
+        threading.Timer(0.01, loop.call_soon_threadsafe, (fut.set_result, 7)).start()
+        assert loop.run_until_complete(fut) == 7
+    finally:
+        loop.close()
