@@ -310,14 +310,18 @@ def update_docs(path: str, version: str, runs: list[Any], elapsed: float, jobs: 
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    sections = {m.group(1): m.group(0) for m in _SECTION.finditer(text)}
-    first = _SECTION.search(text)
-    header = text[: first.start()] if first else (text or HEADER)
+    found = list(_SECTION.finditer(text))
+    sections = {m.group(1): m.group(0) for m in found}
+    header = text[: found[0].start()] if found else (text or HEADER)
     if not header.strip():
         header = HEADER
+    # Whatever follows the last section (other suites' results) is kept too.
+    trailer = text[found[-1].end():].strip("\n") if found else ""
     sections[minor] = render_section(version, runs, elapsed, jobs, label)
     ordered = sorted(sections, key=lambda v: tuple(int(x) for x in v.split(".")))
     body = header.rstrip("\n") + "\n\n" + "\n".join(sections[v] for v in ordered)
+    if trailer:
+        body += "\n" + trailer + "\n"
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(body)
