@@ -6,6 +6,9 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+# Inner runs skip plugins they do not need (hypothesis's is slow to load).
+FLAGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
+
 INI = """
 [pytest]
 asyncio_default_fixture_loop_scope = function
@@ -19,7 +22,7 @@ def run(pytester: pytest.Pytester, source: str, *args: str, ini: str = "",
     if conftest is not None:
         pytester.makeconftest(conftest)
     pytester.makepyfile(test_it=source)
-    return pytester.runpytest("-p", "no:cacheprovider", *args)
+    return pytester.runpytest(*FLAGS, *args)
 
 
 # -- plain pytest -------------------------------------------------------------------------
@@ -171,7 +174,7 @@ async def test_relies_on_fifo(tidal_clock):
 
 def test_shuffle_finds_order_dependence_and_prints_the_seed(pytester: pytest.Pytester) -> None:
     assert run(pytester, ORDER).ret == 0  # FIFO by default: passes
-    result = pytester.runpytest("-p", "no:cacheprovider", "--tidal-shuffle=7")
+    result = pytester.runpytest(*FLAGS, "--tidal-shuffle=7")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "tidal: ready-order shuffle seed 7*",
@@ -180,7 +183,7 @@ def test_shuffle_finds_order_dependence_and_prints_the_seed(pytester: pytest.Pyt
         "@pytest.mark.tidal(shuffle=*)",
     ])
     first = [line for line in result.stdout.lines if line.startswith("E ")]
-    again = pytester.runpytest("-p", "no:cacheprovider", "--tidal-shuffle=7")
+    again = pytester.runpytest(*FLAGS, "--tidal-shuffle=7")
     assert [line for line in again.stdout.lines if line.startswith("E ")] == first
     seed = next(
         line.split("seed ")[1].split(";")[0]
@@ -235,6 +238,31 @@ async def test_clock(tidal_clock):
 def test_pytest_asyncio_with_tidal_as_its_loop_factory(pytester: pytest.Pytester) -> None:
     result = run(pytester, ASYNCIO_TESTS, conftest=ASYNCIO_CONFTEST)
     result.assert_outcomes(passed=2)
+
+
+def test_pytest_asyncio_both_loops_and_one_per_test(pytester: pytest.Pytester) -> None:
+    conftest = """
+import asyncio, tidal.testing
+
+def pytest_asyncio_loop_factories(config, item):
+    return {"asyncio": asyncio.new_event_loop, "tidal": tidal.testing.new_event_loop}
+"""
+    source = """
+import asyncio, pytest, tidal.testing
+
+@pytest.mark.asyncio
+async def test_each(request):
+    on_tidal = isinstance(asyncio.get_running_loop(), tidal.testing.EventLoop)
+    assert on_tidal == request.node.name.endswith("[tidal]")
+
+@pytest.mark.asyncio(loop_factories=["tidal"])
+async def test_on_tidal_only(tidal_clock):
+    await asyncio.sleep(3600)
+    assert asyncio.get_running_loop().time() == 3600
+"""
+    result = run(pytester, source, "-v", conftest=conftest)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*test_each?asyncio? PASSED*", "*test_each?tidal? PASSED*"])
 
 
 def test_pytest_asyncio_auto_mode_with_tidal_option(pytester: pytest.Pytester) -> None:
@@ -318,5 +346,5 @@ def test_anyio_with_tidal_testing_loop_and_clock(pytester: pytest.Pytester) -> N
     result = run(pytester, source, "-p", "no:asyncio")
     result.assert_outcomes(passed=2)
     # And beside pytest-asyncio in the same run.
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest(*FLAGS)
     result.assert_outcomes(passed=2)
