@@ -226,14 +226,15 @@ class EventLoop(_TidalLoop):
     def _executor_done(self, fut: Any) -> None:
         self._executor_pending -= 1
 
-    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+    async def shutdown_default_executor(self, *args: Any) -> None:
         """As tidal's loop; the clock does not jump while the pool's threads are joined."""
+        # *args: the timeout, which 3.11's signature does not have.
         clock = self._clock
         if clock is None:
-            await super().shutdown_default_executor(timeout)
+            await super().shutdown_default_executor(*args)
             return
         with clock.hold():  # the join runs in a thread the loop does not track
-            await super().shutdown_default_executor(timeout)
+            await super().shutdown_default_executor(*args)
 
     # -- shuffling ------------------------------------------------------------
 
