@@ -54,6 +54,31 @@ def test_tidal_sleep_and_call_later_jump_too() -> None:
     assert vrun(main()) == [("call_at", 10.0), ("call_later", 30.0), ("sleep", 60.0)]
 
 
+def test_tidal_api_timeouts_hit_their_virtual_deadlines() -> None:
+    async def main() -> list[float]:
+        loop = tidal.get_running_loop()
+        hits: list[float] = []
+        with pytest.raises(TimeoutError):
+            await tidal.wait_for(tidal.sleep(100), 12.5)
+        hits.append(loop.time())
+        with pytest.raises(TimeoutError):
+            async with tidal.timeout(7.5):
+                await tidal.Event().wait()
+        hits.append(loop.time())
+        done, pending = await tidal.wait([tidal.create_task(tidal.sleep(50))], timeout=5)
+        assert not done and len(pending) == 1
+        hits.append(loop.time())
+        async with tidal.TaskGroup() as tg:
+            tg.create_task(tidal.sleep(30))
+            tg.create_task(tidal.to_thread(time.sleep, 0.01))
+        hits.append(loop.time())
+        return hits
+
+    hits = vrun(main())
+    assert hits[:3] == [12.5, 20.0, 25.0]
+    assert hits[3] == 55.0
+
+
 def test_timers_fire_in_deadline_order_at_their_times() -> None:
     async def main() -> list[tuple[int, float]]:
         loop = asyncio.get_running_loop()
