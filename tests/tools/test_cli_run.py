@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -465,8 +466,20 @@ async def app(scope, receive, send):
 """
 
 
+def _connect(port: int) -> socket.socket:
+    # A uvicorn worker says "startup complete" just before it listens.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _http_get(port: int) -> tuple[str, dict[str, str]]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with _connect(port) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         data = b""
         while chunk := sock.recv(65536):
