@@ -55,11 +55,13 @@ async def main():
         b = tg.create_task(boss(w), name="boss")
         await aio.sleep(0)
         me = aio.current_task()
-        print(json.dumps({{
+        ready = json.dumps({{
             "pid": os.getpid(), "tid": threading.get_native_id(), "main": id(me),
             "main_name": me.get_name(), "worker": id(w), "boss": id(b),
             "threads": threading.active_count(),
-        }}), flush=True)
+        }})
+        # Said from a callback, which runs once this task is parked too.
+        aio.get_running_loop().call_soon(lambda: print(ready, flush=True))
         await fut  # L:main
 
 {start}
@@ -254,7 +256,12 @@ def test_a_loop_blocked_in_a_sync_call_still_answers(tmp_path: Path) -> None:
     with target(BLOCKED, tmp_path) as (_, info, script):
         time.sleep(0.2)  # let it reach time.sleep()
         status, out, err = inspect("pstree", str(info["pid"]))
-        assert (status, err) == (0, "")
+        stuck = f"stuck {script}:{_line(BLOCKED, 'stuck')}"
+        assert status == 0
+        assert err.startswith("note: task 'stuck' (0x") and err.endswith(
+            f") was running when asked in {stuck}: if it still is on a second look, "
+            "it is blocking its loop\n"
+        )
         assert out == textwrap.dedent(f"""\
             └── (T) Task-1
                 └──  main {script}:{_line(BLOCKED, "main")}
@@ -404,3 +411,61 @@ def test_snapshot_of_this_process() -> None:
 
 def test_signal_is_real_time_and_fixed() -> None:
     assert inspect_agent.inspect_signal() == signal.SIGRTMIN + inspect_agent.OFFSET
+
+
+HANG = Path(__file__).resolve().parents[2] / "examples" / "hang.py"
+
+
+def _labels(tree: str) -> str:
+    # The tree without paths and line numbers (those of tidal's own files move).
+    return "\n".join(line.split(" /")[0] for line in tree.splitlines())
+
+
+def test_the_hang_example_as_documented() -> None:
+    # docs/debugging.md: the example, inspected from outside, then from inside.
+    proc = subprocess.Popen(
+        [sys.executable, str(HANG), "--block"], stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        pid = int(ready.split()[2].rstrip(","))
+        assert ready.endswith(f"stuck from now on; try: python -m tidal pstree {pid}\n")
+        time.sleep(0.2)  # let "report" reach time.sleep()
+        status, out, err = inspect("pstree", str(pid))
+        assert status == 0 and err.startswith("note: task 'report' (0x")
+        assert _labels(out) == textwrap.dedent("""\
+            └── (T) Task-1
+                └──  main
+                    └──  TaskGroup.__aexit__
+                        ├── (T) consumer-0
+                        │   └──  consume
+                        │       └──  Event.wait
+                        ├── (T) consumer-1
+                        │   └──  consume
+                        │       └──  Event.wait
+                        ├── (T) flush
+                        │   └──  flush
+                        │       └──  Queue.join
+                        │           └──  Event.wait
+                        ├── (T) load-config
+                        │   └──  load_config
+                        │       └──  Lock.__aenter__
+                        │           └──  Lock.acquire
+                        └── (T) report
+                            └──  report
+                                └──  render_report""")
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    done = subprocess.run(
+        [sys.executable, str(HANG), "--dump-after", "0.05"],
+        capture_output=True, text=True, env=_env(), timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    graphs = done.stdout.split("\n* Task(")[1:]
+    assert [g.split("'")[1] for g in graphs] == ["flush", "load-config", "consumer-0", "consumer-1"]
+    for graph in graphs:
+        assert "  + Awaited by:\n    * Task(name='Task-1', id=0x" in graph
+        assert graph.rstrip().endswith("in async main()")
+    assert "in async Lock.acquire()" in graphs[1]

@@ -409,8 +409,9 @@ def run(options: argparse.Namespace) -> int:
         if options.format == "json":
             json.dump(snapshot, sys.stdout, indent=1)
             print()
-        else:
-            _print_table(build_table(snapshot), options.format)
+            return 0
+        _print_table(build_table(snapshot), options.format)
+        _note_running(snapshot)
         return 0
     cycles = find_cycles(snapshot)
     if cycles:
@@ -422,4 +423,18 @@ def run(options: argparse.Namespace) -> int:
         return 1
     for tree in build_tree(snapshot):
         print("\n".join(tree))
+    _note_running(snapshot)
     return 0
+
+
+def _note_running(snapshot: dict[str, Any]) -> None:
+    # Not in 3.14's output, so on stderr: which task held its loop when the
+    # snapshot was taken.  Seen twice, it is blocking that loop.
+    for task in _order(list(snapshot.get("tasks", []))):
+        if task.get("current"):
+            where = f" in {_frame_label(task['stack'][0])}" if task["stack"] else ""
+            print(
+                f"note: task {task['name']!r} ({hex(task['id'])}) was running when asked"
+                f"{where}: if it still is on a second look, it is blocking its loop",
+                file=sys.stderr,
+            )
