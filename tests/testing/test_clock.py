@@ -8,6 +8,7 @@ exactly that, fast.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -280,6 +281,45 @@ def test_unix_socket_connection_inside_the_loop(tmp_path: Any) -> None:
         return asyncio.get_running_loop().time()
 
     assert vrun(main()) == 30.0
+
+
+def test_unconnected_udp_endpoint_does_not_hold_the_clock() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
+        try:
+            await asyncio.sleep(300)  # a UDP server waiting for whoever may come
+        finally:
+            transport.close()
+        return loop.time()
+
+    t0 = time.perf_counter()
+    assert vrun(main()) == 300.0
+    assert time.perf_counter() - t0 < 2
+
+
+def test_pipe_holds_the_clock() -> None:
+    r, w = os.pipe()
+    threading.Timer(0.1, os.write, (w, b"x")).start()
+
+    async def main() -> tuple[bytes, float]:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(r, "rb", 0)
+        )
+        try:
+            return await asyncio.wait_for(reader.read(1), 20), loop.time()
+        finally:
+            transport.close()
+
+    try:
+        data, now = vrun(main())
+    finally:
+        os.close(w)
+    assert data == b"x" and now < 20
 
 
 def test_clock_switches_keep_time_monotonic() -> None:
