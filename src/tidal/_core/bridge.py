@@ -101,9 +101,10 @@ def wrap_future(future: Any, *, loop: Any = None) -> Any:
     """A loop future that mirrors a ``concurrent.futures.Future``."""
     if isfuture(future):
         return future
-    assert isinstance(future, concurrent.futures.Future), (
-        f"concurrent.futures.Future is expected, got {future!r}"
-    )
+    # asyncio's assert, spelled so that pytest (tidal is a pytest plugin's
+    # distribution, so pytest rewrites its asserts) cannot change the message.
+    if __debug__ and not isinstance(future, concurrent.futures.Future):
+        raise AssertionError(f"concurrent.futures.Future is expected, got {future!r}")
     if loop is None:
         from tidal._core.events import get_event_loop
 
