@@ -386,13 +386,7 @@ def test_loop_call_soon_patched_sees_create_task(loop: Any) -> None:
     assert loop.run_until_complete(task) == 1
 
 
-def test_loop_call_soon_patched_sees_future_callbacks(
-    loop: Any, is_tidal: bool, request: pytest.FixtureRequest
-) -> None:
-    if is_tidal:
-        # tidal's Future appends to the loop's ready queue directly.
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="Future._schedule_callbacks bypasses an instance call_soon"))
+def test_loop_call_soon_patched_sees_future_callbacks(loop: Any) -> None:
     fut = loop.create_future()
     fut.add_done_callback(lambda f: None)
     with mock.patch.object(loop, "call_soon", wraps=loop.call_soon) as call_soon:
@@ -400,12 +394,7 @@ def test_loop_call_soon_patched_sees_future_callbacks(
     assert call_soon.call_count == 1
 
 
-def test_loop_call_later_patched_sees_sleep(
-    loop: Any, aio: ModuleType, is_tidal: bool, request: pytest.FixtureRequest
-) -> None:
-    if is_tidal:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="sleep()'s timer fast path checks the loop class only"))
+def test_loop_call_later_patched_sees_sleep(loop: Any, aio: ModuleType) -> None:
 
     async def main() -> None:
         with mock.patch.object(loop, "call_later", wraps=loop.call_later) as call_later:
@@ -652,3 +641,22 @@ def test_transport_socket_is_an_asyncio_transport_socket(loop: Any, aio: ModuleT
         assert isinstance(sock, asyncio.trsock.TransportSocket)
         assert sock.__class__ is asyncio.trsock.TransportSocket
         assert type(sock).__name__ == "TransportSocket"
+
+
+def test_more_io_objects_take_instance_attributes(loop: Any, aio: ModuleType) -> None:
+    # StreamReader, Server, the TLS protocol and Process are slot-less on asyncio.
+    reader = aio.StreamReader(loop=loop)
+    reader.marker = 1
+
+    async def main() -> None:
+        server = await aio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        server.marker = 2
+        assert server.marker == 2
+        server.close()
+        await server.wait_closed()
+        proc = await aio.create_subprocess_exec(sys.executable, "-c", "pass")
+        proc.marker = 3
+        assert await proc.wait() == 0
+
+    run(loop, main())
+    assert reader.marker == 1

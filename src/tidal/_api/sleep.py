@@ -114,7 +114,12 @@ async def sleep(delay: float, result: Any = None) -> Any:
     if loop is None:
         raise RuntimeError("no running event loop")
     entry: Any  # one local for both paths' timer: every sleeping task keeps the frame
-    if (loop.__class__ in _fast_loops or _is_fast_loop(loop.__class__)) and not loop._debug:
+    if (
+        (loop.__class__ in _fast_loops or _is_fast_loop(loop.__class__))
+        and not loop._debug
+        and "call_later" not in loop.__dict__  # patched on the instance: asyncio calls it
+        and "call_at" not in loop.__dict__
+    ):
         # What call_later() would do, minus the TimerHandle (see _SleepTimer).
         future = loop.create_future()
         entry = _SleepTimer(future, result)

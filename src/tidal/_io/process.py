@@ -133,7 +133,7 @@ class Process:
     """A child process started by create_subprocess_exec() or create_subprocess_shell()."""
 
     __slots__ = ("_transport", "_protocol", "_loop", "stdin", "stdout", "stderr", "pid",
-                 "__weakref__")
+                 "__weakref__", "__dict__")  # __dict__: instances take patched methods
 
     def __init__(self, transport: Any, protocol: SubprocessStreamProtocol, loop: Any) -> None:
         self._transport = transport

@@ -18,6 +18,7 @@ class StreamReader:
     __slots__ = (
         "_limit", "_loop", "_buffer", "_eof", "_waiter", "_exception", "_transport",
         "_paused", "_source_traceback", "__weakref__",
+        "__dict__",  # instances take patched methods, as asyncio's do
     )
 
     def __init__(self, limit: int = _DEFAULT_LIMIT, loop: Any = None) -> None:

@@ -93,6 +93,7 @@ class SSLProtocol(asyncio.BufferedProtocol):
         "_incoming_low_water", "_eof_received", "_app_writing_paused", "_outgoing_high_water",
         "_outgoing_low_water", "_handshake_start_time", "_handshake_timeout_handle",
         "_shutdown_timeout_handle", "__weakref__",
+        "__dict__",  # instances take patched methods, as asyncio's do
     )
 
     #: Size of the buffer the socket is read into.
