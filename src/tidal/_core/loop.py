@@ -666,6 +666,19 @@ class BaseEventLoop(AbstractEventLoop):
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
 
+    def watch_blocking(
+        self, threshold: float | None = 0.1, *, callback: Callable[..., object] | None = None
+    ) -> None:
+        """Report task steps and callbacks that hold this loop over *threshold* s (None: stop).
+
+        Reported while they still block, with the loop thread's stack, then
+        with how long they held it: to the ``tidal`` logger and *callback*.
+        Costs the loop nothing (a thread samples stacks): see docs/debugging.md.
+        """
+        from tidal._tools.watchdog import watch_blocking
+
+        watch_blocking(threshold, loop=self, callback=callback)
+
     def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
         if bool(enabled) == bool(self._coroutine_origin_tracking_enabled):
             return
