@@ -94,6 +94,8 @@ if TYPE_CHECKING:
         future_discard_from_awaited_by as future_discard_from_awaited_by,
     )
     from tidal._tools.graph import print_call_graph as print_call_graph
+    from tidal._tools.watchdog import BlockingReport as BlockingReport
+    from tidal._tools.watchdog import watch_blocking as watch_blocking
 
 #: Python 3.14's call-graph API (tidal._tools.graph), imported on first use:
 #: its dataclasses would cost every ``import tidal`` a few milliseconds.
@@ -103,11 +105,18 @@ _GRAPH_NAMES = (
 )
 
 
-def __getattr__(name: str) -> object:
-    if name in _GRAPH_NAMES:
-        from tidal._tools import graph
+#: The blocking-call watchdog (tidal._tools.watchdog), imported on first use too.
+_WATCHDOG_NAMES = ("BlockingReport", "watch_blocking")
 
-        value = getattr(graph, name)
+
+def __getattr__(name: str) -> object:
+    if name in _GRAPH_NAMES or name in _WATCHDOG_NAMES:
+        import importlib
+
+        module = importlib.import_module(
+            "tidal._tools.graph" if name in _GRAPH_NAMES else "tidal._tools.watchdog"
+        )
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'tidal' has no attribute {name!r}")
@@ -123,7 +132,7 @@ __all__ = [
     "ensure_future", "get_event_loop", "get_running_loop",
     "install", "iscoroutine", "isfuture", "new_event_loop", "set_event_loop", "sleep",
     "wrap_future", *_api_names(),
-    *_GRAPH_NAMES,
+    *_GRAPH_NAMES, *_WATCHDOG_NAMES,
 ]
 
 # ``python -m tidal ps/pstree PID``: a handler for one real-time signal, if
@@ -132,3 +141,11 @@ __all__ = [
 from tidal._tools import inspect_agent as _inspect_agent  # noqa: E402
 
 _inspect_agent.install()
+
+import os as _os  # noqa: E402
+
+if _os.environ.get("TIDAL_WATCHDOG"):
+    # Opt-in blocking-call reports (_tools/watchdog.py): a sampling thread.
+    from tidal._tools.watchdog import install_from_environment as _watchdog_from_env
+
+    _watchdog_from_env(_os.environ["TIDAL_WATCHDOG"])

@@ -1,0 +1,333 @@
+"""Blocking-call reports: a task step or callback that holds its loop too long.
+
+Opt-in (``tidal.watch_blocking()``, ``loop.watch_blocking()``,
+``TIDAL_WATCHDOG=SECONDS``, ``python -m tidal run --watchdog``).  While a step
+is still blocking, the report names the task (or the callback), shows the
+loop thread's stack at that moment, and once the step ends, how long it
+held the loop.  Reports go to the ``tidal`` logger and, if given, to a
+callback (called in the watchdog's thread).
+
+How it knows, at no cost to the loop: one daemon thread samples every
+thread's stack (``sys._current_frames()``) a few times per threshold.  A
+loop runs each ready item by calling its ``_run()`` from ``_run_once()`` (as
+asyncio's loop does); the ``_run`` frame just above the innermost
+``_run_once`` frame *is* the step in progress, and a Python frame object
+stays the same object for as long as that call lasts.  The same frame seen
+for longer than the threshold is a step holding the loop.  The loop itself
+does nothing more per step or per turn; the price is the sampling thread's
+few microseconds per sample (and a GIL hand-over when the loop is busy).
+It works on asyncio's own loop too.
+
+The durations are measured between samples, so they are accurate to about
+a tenth of the threshold (``resolution`` in the report).
+"""
+
+from __future__ import annotations
+
+import asyncio.base_events
+import logging
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from tidal._core import _aio
+from tidal._core.loop import BaseEventLoop
+from tidal._core.tasks import _INTERNAL_CODES
+
+__all__ = ("DEFAULT_THRESHOLD", "BlockingReport", "watch_blocking", "watching")
+
+DEFAULT_THRESHOLD = 0.1
+logger = logging.getLogger("tidal")
+
+#: Frames of the loop functions that call each ready item's ``_run()``.
+_RUN_CODES = {
+    BaseEventLoop._run_once.__code__,
+    BaseEventLoop._run_ready_debug.__code__,
+    asyncio.base_events.BaseEventLoop._run_once.__code__,  # type: ignore[attr-defined]
+}
+#: Frames left out of a report's stack: the loop's and tidal's plumbing.
+_PLUMBING = {asyncio.events.Handle._run.__code__}
+_MAX_DEPTH = 500
+
+
+class BlockingReport:
+    """One report: a step is holding its loop (``ended`` False) or has released it."""
+
+    __slots__ = ("loop", "task", "what", "held", "ended", "stack", "thread_id", "resolution")
+
+    def __init__(
+        self, loop: Any, task: Any, what: str, held: float, ended: bool,
+        stack: traceback.StackSummary, thread_id: int, resolution: float,
+    ) -> None:
+        self.loop = loop
+        #: The task whose step it is, or None for a plain callback.
+        self.task = task
+        #: "task 'name' <repr>" or the callback's handle.
+        self.what = what
+        #: Seconds the step has held (or, once ended, held) the loop.
+        self.held = held
+        self.ended = ended
+        #: The loop thread's stack when the step was first found blocking.
+        self.stack = stack
+        self.thread_id = thread_id
+        #: How precise ``held`` is (the sampling interval).
+        self.resolution = resolution
+
+    def format(self) -> str:
+        """The report as the ``tidal`` logger writes it."""
+        if self.ended:
+            return f"{self.what} held the loop for {self.held:.3f} s (±{self.resolution:.3f})"
+        head = f"{self.what} has held the loop for {self.held:.3f} s and is still running"
+        if not self.stack:
+            return f"{head}, in C code (no Python frame above the loop's)"
+        lines = "".join(self.stack.format()).rstrip("\n")
+        return f"{head}; the loop thread's stack (most recent call last):\n{lines}"
+
+    def __repr__(self) -> str:
+        state = "ended" if self.ended else "running"
+        return f"<BlockingReport {state} held={self.held:.3f} {self.what}>"
+
+
+Callback = Callable[[BlockingReport], object]
+
+# Settings: a default for every loop, and per-loop ones; (threshold, callback).
+_lock = threading.Lock()
+_default: list[tuple[float, Callback | None] | None] = [None]
+_per_loop: weakref.WeakKeyDictionary[Any, tuple[float, Callback | None] | None] = (
+    weakref.WeakKeyDictionary()
+)
+_thread: list[threading.Thread | None] = [None]
+_changed = threading.Event()
+
+
+def watch_blocking(
+    threshold: float | None = DEFAULT_THRESHOLD,
+    *,
+    loop: Any = None,
+    callback: Callback | None = None,
+) -> None:
+    """Report task steps and callbacks that hold a loop longer than *threshold* seconds.
+
+    Without *loop*, for every loop in the process (tidal's and asyncio's);
+    with it, for that loop only, overriding the default.  *threshold* None
+    stops watching (that loop, or by default).  Each report is logged as a
+    warning on the ``tidal`` logger and passed to *callback*, called in the
+    watchdog's thread, first while the step still blocks (with the loop
+    thread's stack), then when it ends (with how long it held the loop).
+    """
+    if threshold is not None and not threshold > 0:
+        raise ValueError(f"threshold must be a positive number of seconds, not {threshold!r}")
+    setting = None if threshold is None else (float(threshold), callback)
+    with _lock:
+        if loop is None:
+            _default[0] = setting
+        else:
+            _per_loop[loop] = setting
+        thread = _thread[0]
+        if thread is None or not thread.is_alive():
+            if setting is None:
+                return
+            thread = threading.Thread(target=_sample_forever, name="tidal-watchdog", daemon=True)
+            _thread[0] = thread
+            thread.start()
+    _changed.set()
+
+
+def watching(loop: Any = None) -> float | None:
+    """The threshold in effect for *loop* (default: the process-wide one), or None."""
+    with _lock:
+        setting = _setting_for(loop)
+    return None if setting is None else setting[0]
+
+
+def _setting_for(loop: Any) -> tuple[float, Callback | None] | None:
+    if loop is not None:
+        try:
+            if loop in _per_loop:
+                return _per_loop[loop]
+        except TypeError:  # an unhashable loop: only the default applies
+            pass
+    return _default[0]
+
+
+class _Step:
+    """What the sampler knows of one thread's step in progress."""
+
+    __slots__ = ("frame", "before", "first", "last", "reported", "loop", "task", "what", "setting")
+
+    def __init__(self, frame: FrameType, before: float, now: float) -> None:
+        self.frame = frame  # the step's _run frame: the same object while it runs
+        self.before = before  # the previous sample: the step began after it
+        self.first = now
+        self.last = now
+        self.reported = False
+        self.loop: Any = None
+        self.task: Any = None
+        self.what = ""
+        self.setting: tuple[float, Callback | None] | None = None
+
+    def started(self) -> float:
+        return (self.before + self.first) / 2
+
+
+def _sample_forever() -> None:
+    me = threading.get_ident()
+    steps: dict[int, _Step] = {}
+    previous = time.monotonic()
+    interval = 0.05
+    while True:
+        with _lock:
+            thresholds = [s[0] for s in (_default[0], *_per_loop.values()) if s is not None]
+        if not thresholds:
+            with _lock:  # nothing to watch: end, unless a setting just came
+                done = _default[0] is None and not any(_per_loop.values())
+                if done:
+                    _thread[0] = None
+            if done:
+                # Steps reported as blocking get their end report, as of the
+                # last sample that saw them.
+                for ident, step in steps.items():
+                    _end(step, step.last, interval, ident)
+                return
+            continue  # one came: it has a threshold now
+        interval = min(max(min(thresholds) / 10, 0.001), 0.05)
+        if _changed.wait(interval):
+            _changed.clear()
+        now = time.monotonic()
+        try:
+            _sample(me, steps, previous, now, interval)
+        except Exception:  # the watchdog must outlive any oddity it meets
+            logger.exception("tidal watchdog: sampling failed")
+        previous = now
+
+
+def _sample(me: int, steps: dict[int, _Step], previous: float, now: float, interval: float) -> None:
+    frames = sys._current_frames()
+    for ident in list(steps):
+        if ident not in frames:
+            _end(steps.pop(ident), now, interval, ident)
+    for ident, top in frames.items():
+        if ident == me:
+            continue
+        run, item = _find_step(top)
+        step = steps.get(ident)
+        if step is not None and step.frame is not item:
+            _end(steps.pop(ident), now, interval, ident)
+            step = None
+        if item is None or run is None:
+            continue
+        if step is None:
+            step = steps[ident] = _Step(item, previous, now)
+            continue
+        step.last = now
+        if step.reported:
+            continue
+        if step.setting is None:
+            loop = run.f_locals.get("self")
+            with _lock:
+                step.setting = _setting_for(loop)
+            step.loop = loop
+        setting = step.setting
+        if setting is None or now - step.started() < setting[0]:
+            continue
+        step.reported = True
+        task = _aio.current_tasks.get(step.loop) if step.loop is not None else None
+        step.task = task
+        step.what = _describe(task, item)
+        report = BlockingReport(
+            step.loop, task, step.what, now - step.started(), False,
+            _stack(top, item), _native_id(ident), interval,
+        )
+        _deliver(report, setting[1])
+
+
+def _find_step(top: FrameType) -> tuple[FrameType | None, FrameType | None]:
+    # (the innermost loop-run frame, the item _run frame it called) or Nones.
+    above: FrameType | None = None
+    frame: FrameType | None = top
+    for _ in range(_MAX_DEPTH):
+        if frame is None:
+            break
+        if frame.f_code in _RUN_CODES:
+            if above is not None and above.f_code.co_name == "_run":
+                return frame, above
+            return None, None  # polling, timers, I/O events: not a step
+        above = frame
+        frame = frame.f_back
+    return None, None
+
+
+def _end(step: _Step, now: float, interval: float, ident: int) -> None:
+    # *now*: the first sample that no longer saw the step.
+    if not step.reported or step.setting is None:
+        return
+    held = (step.last + now) / 2 - step.started()
+    report = BlockingReport(
+        step.loop, step.task, step.what, held, True, traceback.StackSummary(),
+        _native_id(ident), interval,
+    )
+    _deliver(report, step.setting[1])
+
+
+def _describe(task: Any, item: FrameType) -> str:
+    if task is not None:
+        try:
+            return f"task {task.get_name()!r} {task!r}"
+        except Exception:
+            return "a task"
+    handle = item.f_locals.get("self")
+    try:
+        return f"callback {handle!r}"
+    except Exception:
+        return "a callback"
+
+
+def _stack(top: FrameType, item: FrameType) -> traceback.StackSummary:
+    # The loop thread's frames above the step's _run, plumbing left out.
+    frames: list[FrameType] = []
+    frame: FrameType | None = top
+    while frame is not None and frame is not item:
+        if frame.f_code not in _INTERNAL_CODES and frame.f_code not in _PLUMBING:
+            frames.append(frame)
+        frame = frame.f_back
+    frames.reverse()
+    return traceback.StackSummary.extract(((f, f.f_lineno) for f in frames), lookup_lines=True)
+
+
+def _native_id(ident: int) -> int:
+    thread = dict(threading._active).get(ident)  # type: ignore[attr-defined]
+    native = getattr(thread, "native_id", None)
+    return native if isinstance(native, int) else 0
+
+
+def _deliver(report: BlockingReport, callback: Callback | None) -> None:
+    logger.warning("%s", report.format())
+    if callback is not None:
+        try:
+            callback(report)
+        except Exception:
+            logger.exception("tidal watchdog: the report callback failed")
+
+
+def install_from_environment(value: str | None) -> bool:
+    """Apply ``TIDAL_WATCHDOG``: a threshold in seconds, or on/yes/true for 0.1; True if on."""
+    if not value:
+        return False
+    text = value.strip().lower()
+    if text in ("0", "off", "no", "false", ""):
+        return False
+    if text in ("on", "yes", "true"):
+        threshold = DEFAULT_THRESHOLD
+    else:
+        try:
+            threshold = float(text)
+        except ValueError:
+            logger.warning("TIDAL_WATCHDOG=%r: not a number of seconds; watchdog off", value)
+            return False
+    watch_blocking(threshold)
+    return True

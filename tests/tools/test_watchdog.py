@@ -1,0 +1,201 @@
+"""The blocking-call watchdog: a step that holds the loop is reported while it blocks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tidal
+from tidal._tools import watchdog
+from tidal._tools.watchdog import BlockingReport, watch_blocking
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+_SOURCE = Path(__file__).read_text().splitlines()
+
+
+def line(marker: str) -> int:
+    [number] = [n for n, text in enumerate(_SOURCE, 1) if text.endswith(f"# L:{marker}")]
+    return number
+
+
+@pytest.fixture(autouse=True)
+def stopped() -> Iterator[None]:
+    """Every test starts and ends with no watchdog."""
+    watch_blocking(None)
+    yield
+    watch_blocking(None)
+    thread = watchdog._thread[0]
+    if thread is not None:
+        thread.join(5)
+
+
+@pytest.fixture(params=["tidal", "asyncio"])
+def run(request: pytest.FixtureRequest) -> Any:
+    """Run a coroutine on tidal's loop, or on asyncio's (the watchdog watches both)."""
+    return tidal.run if request.param == "tidal" else asyncio.run
+
+
+class Reports:
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, BlockingReport]] = []
+
+    def __call__(self, report: BlockingReport) -> None:
+        self.seen.append((time.monotonic(), report))
+
+
+def render(seconds: float) -> None:
+    time.sleep(seconds)  # L:render
+
+
+async def blocking_step(seconds: float) -> float:
+    render(seconds)  # L:step
+    return time.monotonic()
+
+
+def test_a_blocking_task_is_reported_while_it_blocks(run: Any, caplog: Any) -> None:
+    reports = Reports()
+
+    async def main() -> tuple[Any, float]:
+        watch_blocking(0.05, callback=reports)
+        task = asyncio.ensure_future(blocking_step(0.4))
+        task.set_name("blocker")
+        ended = await task
+        await asyncio.sleep(0.05)  # the watchdog sees the step end at its next sample
+        return task, ended
+
+    with caplog.at_level(logging.WARNING, logger="tidal"):
+        task, ended = run(main())
+    first, last = [r for _, r in reports.seen]
+    at_first = reports.seen[0][0]
+    assert at_first < ended - 0.1  # while it was still blocking
+    assert not first.ended and first.task is task
+    assert first.what.startswith("task 'blocker' <Task pending name='blocker'")
+    assert 0.05 <= first.held < 0.35
+    assert [(f.name, f.lineno) for f in first.stack][-2:] == [
+        ("blocking_step", line("step")), ("render", line("render")),
+    ]
+    assert first.thread_id == __import__("threading").get_native_id()
+    assert last.ended and last.task is task
+    assert abs(last.held - 0.4) < 0.1
+    messages = [r.getMessage() for r in caplog.records if r.name == "tidal"]
+    assert messages[0].startswith("task 'blocker' <Task pending")
+    assert "has held the loop for" in messages[0] and "and is still running" in messages[0]
+    assert f'line {line("render")}, in render\n    time.sleep(seconds)' in messages[0]
+    assert messages[1].endswith(" s (±0.005)") and " held the loop for 0." in messages[1]
+
+
+def test_a_blocking_callback_is_named(run: Any) -> None:
+    reports = Reports()
+
+    async def main() -> None:
+        watch_blocking(0.05, callback=reports)
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        loop.call_soon(lambda: (render(0.3), done.set_result(None)))
+        await done
+        await asyncio.sleep(0.05)
+
+    run(main())
+    first, last = [r for _, r in reports.seen]
+    assert first.task is None and first.what.startswith("callback <Handle ")
+    assert (first.stack[-1].name, first.stack[-1].lineno) == ("render", line("render"))
+    assert last.ended and abs(last.held - 0.3) < 0.1
+
+
+def test_short_steps_and_an_idle_loop_are_not_reported(run: Any) -> None:
+    reports = Reports()
+
+    async def main() -> None:
+        watch_blocking(0.05, callback=reports)
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:  # many short steps
+            time.sleep(0.001)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.3)  # the loop waits in the poller: not a step
+
+    run(main())
+    assert reports.seen == []
+
+
+def test_per_loop_setting_and_stopping() -> None:
+    reports = Reports()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        watch_blocking(5.0)  # the default: nothing here blocks that long
+        watch_blocking(0.05, loop=loop, callback=reports)
+        assert watchdog.watching(loop) == 0.05 and watchdog.watching() == 5.0
+        render(0.2)
+        await asyncio.sleep(0.05)
+        watch_blocking(None, loop=loop)  # back to the default for this loop
+        assert watchdog.watching(loop) is None
+
+    tidal.run(main())
+    assert [r.ended for _, r in reports.seen] == [False, True]
+    watch_blocking(None)
+    thread = watchdog._thread[0]
+    if thread is not None:
+        thread.join(5)
+    assert watchdog._thread[0] is None  # nothing to watch: the thread ends
+    with pytest.raises(ValueError, match="positive"):
+        watch_blocking(0)
+
+
+def test_environment_variable(tmp_path: Path) -> None:
+    script = tmp_path / "blocks.py"
+    script.write_text(
+        "import time, tidal\n"
+        "async def main():\n"
+        "    time.sleep(0.3)\n"
+        "tidal.run(main())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC, "TIDAL_WATCHDOG": "0.05"}
+    for argv in ([str(script)], ["-m", "tidal", "run", str(script)]):
+        done = subprocess.run(
+            [sys.executable, *argv], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert "task 'Task-1' <Task pending name='Task-1'" in done.stderr
+        assert f'File "{script}", line 3, in main\n    time.sleep(0.3)' in done.stderr
+        assert "held the loop for 0." in done.stderr
+    env["TIDAL_WATCHDOG"] = "no"
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.stderr == ""
+
+
+def test_report_format() -> None:
+    report = BlockingReport(None, None, "callback <Handle f()>", 1.5, True,
+                            watchdog.traceback.StackSummary(), 1, 0.01)
+    assert report.format() == "callback <Handle f()> held the loop for 1.500 s (±0.010)"
+    report.ended = False
+    assert report.format() == (
+        "callback <Handle f()> has held the loop for 1.500 s and is still running, "
+        "in C code (no Python frame above the loop's)"
+    )
+    assert repr(report) == "<BlockingReport running held=1.500 callback <Handle f()>>"
+
+
+def test_the_loop_method() -> None:
+    reports = Reports()
+
+    async def main() -> None:
+        loop = tidal.get_running_loop()
+        loop.watch_blocking(0.05, callback=reports)
+        assert watchdog.watching(loop) == 0.05 and watchdog.watching() is None
+        render(0.2)
+        await tidal.sleep(0.05)
+        loop.watch_blocking(None)
+
+    tidal.run(main())
+    assert [r.ended for _, r in reports.seen] == [False, True]
