@@ -150,7 +150,7 @@ def test_per_loop_setting_and_stopping() -> None:
         watch_blocking(0)
 
 
-def test_environment_variable(tmp_path: Path) -> None:
+def test_environment_variable_and_tidal_run_flag(tmp_path: Path) -> None:
     script = tmp_path / "blocks.py"
     script.write_text(
         "import time, tidal\n"
@@ -159,9 +159,14 @@ def test_environment_variable(tmp_path: Path) -> None:
         "tidal.run(main())\n"
     )
     env = {**os.environ, "PYTHONPATH": SRC, "TIDAL_WATCHDOG": "0.05"}
-    for argv in ([str(script)], ["-m", "tidal", "run", str(script)]):
+    quiet = {**env, "TIDAL_WATCHDOG": ""}
+    for argv, environ in (
+        ([str(script)], env),
+        (["-m", "tidal", "run", str(script)], env),
+        (["-m", "tidal", "run", "--watchdog=0.05", str(script)], quiet),
+    ):
         done = subprocess.run(
-            [sys.executable, *argv], capture_output=True, text=True, env=env, timeout=60
+            [sys.executable, *argv], capture_output=True, text=True, env=environ, timeout=60
         )
         assert done.returncode == 0, done.stderr
         assert "task 'Task-1' <Task pending name='Task-1'" in done.stderr
@@ -172,6 +177,12 @@ def test_environment_variable(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
     )
     assert done.stderr == ""
+    done = subprocess.run(
+        [sys.executable, "-m", "tidal", "run", "--watchdog=soon", str(script)],
+        capture_output=True, text=True, env=quiet, timeout=60,
+    )
+    assert done.returncode == 2
+    assert "argument --watchdog: expected a positive number of seconds, got 'soon'" in done.stderr
 
 
 def test_report_format() -> None:

@@ -28,6 +28,12 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         "(as PYTHONASYNCIODEBUG=1, which child processes inherit)",
     )
     run.add_argument(
+        "--watchdog", nargs="?", metavar="=SECONDS",
+        help="report each task step or callback that holds the loop longer than SECONDS "
+        "(default 0.1) while it still blocks, with the stack, then how long it held the "
+        "loop (as TIDAL_WATCHDOG=SECONDS, which child processes inherit; docs/debugging.md)",
+    )
+    run.add_argument(
         "-m", dest="module", metavar="MODULE",
         help="run library module MODULE as a script, as python -m does",
     )
@@ -41,7 +47,8 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
 def _run_parser() -> argparse.ArgumentParser:
     run = argparse.ArgumentParser(
         prog="tidal run", description=_RUN_DESCRIPTION,
-        usage="tidal run [--debug] (script.py | DIR | app.zip | -m MODULE) [args ...]",
+        usage="tidal run [--debug] [--watchdog[=SECONDS]] "
+        "(script.py | DIR | app.zip | -m MODULE) [args ...]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_arguments(run)
@@ -128,6 +135,10 @@ def _run_command(args: list[str]) -> int:
             return 0
         if arg == "--debug":
             debug = True
+        elif arg == "--watchdog" or arg.startswith("--watchdog="):
+            error = _start_watchdog(arg.partition("=")[2] or "0.1")
+            if error is not None:
+                return _run_error(error)
         elif arg == "-m":
             if i + 1 == len(args):
                 return _run_error("argument -m: expected a module name")
@@ -142,6 +153,22 @@ def _run_command(args: list[str]) -> int:
     if i == len(args):
         return _run_error("a script, a folder, a zip file or -m MODULE is required")
     return launch.run_script(args[i], args[i + 1:], debug=debug)
+
+
+def _start_watchdog(value: str) -> str | None:
+    # tidal is imported already: start the watchdog here, and pass the
+    # setting on to child processes.
+    import os
+
+    from tidal._tools.watchdog import watch_blocking
+
+    try:
+        threshold = float(value)
+        watch_blocking(threshold)
+    except ValueError:
+        return f"argument --watchdog: expected a positive number of seconds, got {value!r}"
+    os.environ["TIDAL_WATCHDOG"] = value
+    return None
 
 
 def _run_error(message: str) -> int:
