@@ -300,7 +300,8 @@ def _stack(top: FrameType, item: FrameType) -> traceback.StackSummary:
 
 
 def _native_id(ident: int) -> int:
-    thread = dict(threading._active).get(ident)  # type: ignore[attr-defined]
+    active: dict[int, threading.Thread] = threading._active  # type: ignore[attr-defined]
+    thread = dict(active).get(ident)
     native = getattr(thread, "native_id", None)
     return native if isinstance(native, int) else 0
 
