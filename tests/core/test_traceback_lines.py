@@ -131,27 +131,10 @@ def test_scanner_sees_each_kind_of_printable_line() -> None:
     assert printable_lines(ast.parse(source)) == expected
 
 
-#: Lines of the lead's files (futures.py, loop.py) awaiting the change
-#: described in the h7 report: drop each entry once its line is fixed.
-_LEAD_PENDING = {
-    ("tidal/_core/futures.py",
-     "return exc.with_traceback(fut._exception_tb)  # type: ignore[no-any-return]"),
-    ("tidal/_core/futures.py", "return fut._make_cancelled_error()  # type: ignore[no-any-return]"),
-    ("tidal/_core/futures.py", "return pair()  # type: ignore[no-any-return]"),
-    ("tidal/_core/loop.py",
-     "self.set_debug(_aio_coroutines._is_debug_mode())  # type: ignore[attr-defined]"),
-    ("tidal/_core/loop.py",
-     "async def shutdown_default_executor(self) -> None:  # type: ignore[override]"),
-}
-
-
 def test_no_lint_comment_on_a_printable_line() -> None:
     found = lint_on_printable_lines()
-    bad = [f"{file}:{line}: {text}" for file, line, text in found
-           if (file, text) not in _LEAD_PENDING]
+    bad = [f"{file}:{line}: {text}" for file, line, text in found]
     assert not bad, "lint comments on lines a traceback can print:\n" + "\n".join(bad)
-    stale = _LEAD_PENDING - {(file, text) for file, _, text in found}
-    assert not stale, f"fixed, so drop from _LEAD_PENDING: {sorted(stale)}"
 
 
 # -- dynamic: as many frames as asyncio, user frames in the same places ----------
@@ -364,26 +347,20 @@ _FUTURE_FRAMES_ALLOWED = {
     ("await_failed_task", "asyncio-api"): 2,
 }
 
-_NEEDS_TASKS_CHANGE = pytest.mark.xfail(
-    strict=True,
-    reason="a cancelled waiter adds Future.__await__ and _step frames: "
-    "needs the tasks.py change in the h7 report",
-)
-
 _CASES = [
     ("taskgroup", "group"),
     ("taskgroup", "sub"),
     ("timeout", "exc"),
-    pytest.param("timeout", "context", marks=_NEEDS_TASKS_CHANGE),
+    ("timeout", "context"),
     ("readexactly", "exc"),
     ("readexactly_socket", "exc"),
-    pytest.param("queue_get_cancelled", "exc", marks=_NEEDS_TASKS_CHANGE),
+    ("queue_get_cancelled", "exc"),
     ("shield", "exc"),
     ("as_completed", "exc"),
-    pytest.param("lock_cancelled", "exc", marks=_NEEDS_TASKS_CHANGE),
+    ("lock_cancelled", "exc"),
     ("connection_refused", "exc"),
     ("await_failed_task", "exc"),
-    pytest.param("cancelled_before_start", "exc", marks=_NEEDS_TASKS_CHANGE),
+    ("cancelled_before_start", "exc"),
 ]
 
 

@@ -322,10 +322,11 @@ def test_timers_and_io_run_under_threadsafe_flood(aio: ModuleType, loop: Any) ->
         rsock.close()
         wsock.close()
     ideal = elapsed / period
-    # asyncio keeps 30-60% of the ideal rate on a 2-core machine; before the
-    # fix tidal's timers fired under 1% of the time.
-    assert counts["timer"] >= 0.1 * ideal, (counts, ideal)
-    assert counts["io"] >= 0.1 * ideal, (counts, ideal)
+    # asyncio keeps 30-60% of the ideal rate on a quiet 2-core machine (above
+    # 10% under heavy load); before the fix tidal's timers fired under 1% of
+    # the time.
+    assert counts["timer"] >= 0.05 * ideal, (counts, ideal)
+    assert counts["io"] >= 0.05 * ideal, (counts, ideal)
     assert elapsed < duration * 4
 
 

@@ -365,13 +365,14 @@ def failure(fut: Any) -> BaseException | None:
     if cls is Future or cls is _task_class[0]:
         state = fut._state
         if state is _FINISHED:
-            exc = fut._exception
+            exc: BaseException | None = fut._exception
             if exc is None:
                 return None
             fut._log_tb = False
-            return exc.with_traceback(fut._exception_tb)  # type: ignore[no-any-return]
+            return exc.with_traceback(fut._exception_tb)
         if state is _CANCELLED:
-            return fut._make_cancelled_error()  # type: ignore[no-any-return]
+            cancelled: CancelledError = fut._make_cancelled_error()
+            return cancelled
     try:
         fut.result()
     except BaseException as exc:
@@ -389,9 +390,9 @@ def _not_awaited_error() -> RuntimeError:
 
 def _as_pair(entry: Any) -> tuple[Any, Any]:
     # A waiter entry (a Task, a gather/wait record) as a (callback, context) pair.
-    pair = getattr(entry, "_callback_pair", None)
+    pair: Callable[[], tuple[Any, Any]] | None = getattr(entry, "_callback_pair", None)
     if pair is not None:
-        return pair()  # type: ignore[no-any-return]
+        return pair()
     return (entry._run, None)
 
 

@@ -40,7 +40,7 @@ import time
 import warnings
 import weakref
 from asyncio import AbstractEventLoop
-from asyncio import coroutines as _aio_coroutines
+from asyncio import coroutines as _coroutines_module
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -69,6 +69,8 @@ _heappop = heapq.heappop
 _monotonic = time.monotonic
 _new = object.__new__
 _copy_context = contextvars.copy_context
+#: asyncio.coroutines, read at each loop creation (its _is_debug_mode is private).
+_aio_coroutines: Any = _coroutines_module
 
 
 class _FdEntry:
@@ -153,7 +155,7 @@ class BaseEventLoop(AbstractEventLoop):
         self._poller.register(self._wakeup_r, self._poller.IN)
         # asyncio's own switch (-X dev, PYTHONASYNCIODEBUG), asked at each loop
         # creation as asyncio's loop does, so whoever overrides it is obeyed.
-        self.set_debug(_aio_coroutines._is_debug_mode())  # type: ignore[attr-defined]
+        self.set_debug(_aio_coroutines._is_debug_mode())
 
     def __repr__(self) -> str:
         return (
@@ -775,7 +777,7 @@ class BaseEventLoop(AbstractEventLoop):
 
     else:  # 3.11's takes no timeout
 
-        async def shutdown_default_executor(self) -> None:  # type: ignore[override]
+        async def shutdown_default_executor(self) -> None:
             """Shut the default executor down, waiting for its threads."""
             await shutdown_executor(self, None)
 

@@ -355,6 +355,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                     _finish_await(task._coro)
             elif state is _CANCELLED:
                 exc = waiter._make_cancelled_error()
+                _finish_await(task._coro)
     if task._must_cancel:
         if not isinstance(exc, CancelledError):
             exc = task._make_cancelled_error()
@@ -384,6 +385,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                 if task._cbs:
                     task._schedule_callbacks()
         except CancelledError as cancelled:
+            strip_internal_frames(cancelled)
             task._cancelled_exc = cancelled
             Future.cancel(task)
         except (KeyboardInterrupt, SystemExit) as fatal:
