@@ -86,6 +86,19 @@ async def completed(xs, timeout):
     return sorted(acc)
 
 
+async def waited(xs, timeout):
+    """asyncio.wait(xs, return_when=FIRST_EXCEPTION): its callbacks retrieve
+    the exception of each input already done except the one they see last,
+    in set order; what is done by the end is retrieved here, so 'never
+    retrieved' reports do not depend on that order."""
+    try:
+        return await aio.wait(xs, return_when=aio.FIRST_EXCEPTION, timeout=timeout)
+    finally:
+        for x in xs:
+            if x.done() and not x.cancelled():
+                x.exception()
+
+
 def keyed_tasks():
     """A task factory whose tasks hash in creation order.  asyncio's TaskGroup
     cancels its children in set order, which with id() hashes differs from

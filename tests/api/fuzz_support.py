@@ -15,10 +15,15 @@ Each run records a trace: per log call the loop turn (a self-rescheduling
 call_soon counts turns), the current task, a label, the value seen (results,
 exception reprs with causes, cancel messages) and ``cancelling()``; plus what
 the loop's exception handler received once the loop is closed and
-``gc.collect()`` ran.  Traces are compared after a stable sort by (turn,
-task): each task's own order and the turn of every event must match, the
-order of different tasks inside one turn need not (asyncio's TaskGroup
-cancels its children in set order, which is not deterministic).
+``gc.collect()`` ran.  Traces must be equal, entry for entry.
+
+Only asyncio's own arbitrary choices are kept out of the traces: a
+TaskGroup cancels its children in set order, so programs with a TaskGroup of
+two or more children create their tasks through a factory whose tasks hash
+in creation order; ``as_completed`` registers inputs that are already done
+in set order, so its outcomes are logged sorted; wait(FIRST_EXCEPTION)
+retrieves the exceptions of done inputs in set order, so they are all
+retrieved once it returns (see fuzz_prelude.py).
 
 Programs avoid real timing: timeouts are 0 or negative (hit on the next
 turn), 10 s (never hit) or None; ``sleep(3600)`` waits until cancelled.  When
@@ -32,12 +37,14 @@ each divergence class with its seeds and a minimized program.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import gc
 import random
 import re
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -305,6 +312,8 @@ def _core(op: Op, lb: str) -> list[str]:
     if k == "gather":
         args = ", ".join([xs] * bool(xs) + ["return_exceptions=True"] * bool(a))
         return [f"log({lb!r}, await aio.gather({args}))"]
+    if k == "wait" and a[0] == "FIRST_EXCEPTION":
+        return [f"log({lb!r}, await waited([{xs}], {a[1]}))"]
     if k == "wait":
         return [f"log({lb!r}, await aio.wait([{xs}], return_when=aio.{a[0]}, timeout={a[1]}))"]
     if k == "as_completed":
@@ -430,10 +439,6 @@ class Result:
     trace: list[tuple[Any, ...]]
     reports: list[tuple[str, ...]]
 
-    def canonical(self) -> list[tuple[Any, ...]]:
-        """The trace ordered by (turn, task); each task keeps its own order."""
-        return sorted(self.trace, key=lambda e: (e[0], e[1]))
-
 
 class Hang(BaseException):
     """A run took longer than the watchdog allows."""
@@ -443,19 +448,30 @@ def _alarm(signum: int, frame: Any) -> None:
     raise Hang
 
 
-def run_code(code: Any, mode: str, limit: int = 10) -> Result:
-    """Run compiled ``script()`` text in mode a, b or c; *limit* seconds at most."""
+def run_code(code: Any, mode: str, limit: float = 10) -> Result:
+    """Run compiled ``script()`` text in mode a, b or c; *limit* seconds at most.
+
+    The watchdog shares ITIMER_REAL with pytest-timeout: a timer already
+    running is put back afterwards with what was left of it.
+    """
     ns: dict[str, Any] = {"__name__": "tidal_fuzz_program"}
     exec(code, ns)
     old = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(limit)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, limit)
+    if outer:  # pytest-timeout's: ours must not outlast it
+        signal.setitimer(signal.ITIMER_REAL, min(limit, outer))
+    start = time.monotonic()
     try:
         ns["run"](mode)
     except Hang:
         ns["TRACE"].append((1 << 30, "run", "run", f"hang: no end after {limit} s", 0))
+        asyncio.events._set_running_loop(None)  # the abandoned loop's, so the next run starts
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if outer:
+            left = max(outer - (time.monotonic() - start), 0.001)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
     result = Result(list(ns["TRACE"]), sorted(ns["REPORTS"]))
     ns.clear()
     return result
@@ -498,7 +514,7 @@ def _classify(w: tuple[Any, ...], g: tuple[Any, ...]) -> str:
 
 def compare(got: Result, want: Result) -> tuple[str, str] | None:
     """None if *got* matches the oracle *want*; else (class signature, readable diff)."""
-    g, w = got.canonical(), want.canonical()
+    g, w = got.trace, want.trace
     if g != w:
         i = next((i for i, (x, y) in enumerate(zip(g, w, strict=False)) if x != y),
                  min(len(g), len(w)))
