@@ -48,6 +48,7 @@ from tidal._core.events import (
 )
 from tidal._core.futures import Future, isfuture
 from tidal._core.handles import Handle, TimerHandle
+from tidal._core.native import compiled_build as _compiled_build
 from tidal._core.tasks import (
     Task,
     all_tasks,
@@ -67,6 +68,8 @@ from tidal._namespace import *  # noqa: F403
 SelectorEventLoop = EventLoop
 
 __version__ = "0.1.0"
+#: True in the compiled (mypyc) build, False in the pure-Python one (docs/design.md).
+compiled: bool = _compiled_build()
 
 _API_MODULES = (
     "_api.gather", "_api.locks", "_api.queues", "_api.runners", "_api.taskgroups",

@@ -24,9 +24,12 @@ from types import GenericAlias
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tidal._core.format import extract_stack, format_callback_source
-from tidal._core.handles import Handle
+from tidal._core.handles import _Handle
+from tidal._core.native import mypyc_attr, public_class
 
-_new = object.__new__
+# The constructor's stores without the call (see _schedule_callbacks); the
+# class's own __new__, which a compiled class requires (object.__new__ refuses it).
+_new_handle: Any = _Handle.__new__
 
 if TYPE_CHECKING:
     from tidal._core.tasks import Task
@@ -50,7 +53,7 @@ _AIO_FUTURE: type = asyncio.Future
 
 def isfuture(obj: object) -> bool:
     """True for any future-like object (tidal's, asyncio's, or a duck type)."""
-    if type(obj) is Future:
+    if type(obj) is _Future:
         return True
     return (
         hasattr(obj.__class__, "_asyncio_future_blocking")
@@ -58,6 +61,7 @@ def isfuture(obj: object) -> bool:
     )
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Future:
     """A result that will be available later; awaitable from any task."""
 
@@ -99,7 +103,10 @@ class Future:
         else:
             self._source_traceback = None
 
-    __class_getitem__: Any = classmethod(GenericAlias)
+    @classmethod
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        # A method, not ``classmethod(GenericAlias)``: mypyc compiles no such class attribute.
+        return GenericAlias(cls, item)
 
     # ``isinstance(x, asyncio.Future)`` consults ``x.__class__`` when the type
     # itself does not match, so reporting asyncio's class here makes tidal's
@@ -111,7 +118,7 @@ class Future:
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # type: ignore[override]
         cls = type(self)
-        return _AIO_FUTURE if cls is Future else cls
+        return _AIO_FUTURE if cls is _Future else cls
 
     def __repr__(self) -> str:
         return _future_repr(self)
@@ -174,9 +181,9 @@ class Future:
             for cb in callbacks:
                 if cb.__class__ is tuple:
                     if debug:
-                        handle = Handle(cb[0], (self,), loop, cb[1])
+                        handle = _Handle(cb[0], (self,), loop, cb[1])
                     else:  # the constructor's stores without the call, as call_soon()
-                        handle = _new(Handle)
+                        handle = _new_handle(_Handle)
                         handle._callback = cb[0]
                         handle._args = (self,)
                         handle._loop = loop
@@ -362,7 +369,7 @@ def failure(fut: Any) -> BaseException | None:
     ``Future.result`` frame, as with asyncio's C Future.
     """
     cls = type(fut)
-    if cls is Future or cls is _task_class[0]:
+    if cls is _Future or cls is _task_class[0]:
         state = fut._state
         if state is _FINISHED:
             exc: BaseException | None = fut._exception
@@ -380,8 +387,13 @@ def failure(fut: Any) -> BaseException | None:
     return None
 
 
+#: The class users see (see native.public_class): in the compiled build, a
+#: subclass that can be weakly referenced; in the pure build, Future itself.
+_Future: type[Future] = public_class(Future)
+Future = _Future  # type: ignore[misc]
+
 #: tidal's Task, filled in by tasks.py (which imports this module).
-_task_class: list[type] = [Future]
+_task_class: list[type] = [_Future]
 
 
 def _not_awaited_error() -> RuntimeError:

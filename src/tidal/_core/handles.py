@@ -14,10 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tidal._core.format import extract_stack, format_callback_source
+from tidal._core.native import mypyc_attr, public_class
 
 _copy_context = contextvars.copy_context
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Handle:
     """A callback with its arguments and context, scheduled on a loop."""
 
@@ -110,6 +112,7 @@ class Handle:
         self._loop.call_exception_handler(context)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class TimerHandle(Handle):
     """A Handle due at an absolute ``loop.time()``."""
 
@@ -176,3 +179,11 @@ class TimerHandle(Handle):
     def when(self) -> float:
         """The absolute ``loop.time()`` at which the callback is due."""
         return self._when
+
+
+# The classes users see (see native.public_class): in the compiled build,
+# subclasses that can be weakly referenced; in the pure build, the same classes.
+_Handle: type[Handle] = public_class(Handle)
+_TimerHandle: type[TimerHandle] = public_class(TimerHandle, _Handle)
+Handle = _Handle  # type: ignore[misc]
+TimerHandle = _TimerHandle  # type: ignore[misc]

@@ -48,10 +48,10 @@ from typing import Any
 from tidal._core import _aio
 from tidal._core.bridge import shutdown_executor, wrap_future
 from tidal._core.errors import asyncio_logger, call_handler, log_context
-from tidal._core.futures import _PENDING, Future, failure
-from tidal._core.handles import Handle, TimerHandle
+from tidal._core.futures import _PENDING, _Future, failure
+from tidal._core.handles import Handle, TimerHandle, _Handle, _TimerHandle
 from tidal._core.poller import Poller, fileobj_to_fd
-from tidal._core.tasks import Task
+from tidal._core.tasks import _Task
 
 #: Longest single wait in the poller, as asyncio (some kernels reject more).
 MAXIMUM_SELECT_TIMEOUT = 24 * 3600
@@ -67,7 +67,11 @@ _sleep = time.sleep
 _heappush = heapq.heappush
 _heappop = heapq.heappop
 _monotonic = time.monotonic
-_new = object.__new__
+# Each class's own __new__ for the constructor-free fast paths: a compiled
+# (mypyc) class refuses object.__new__; in the pure build these are object.__new__.
+_new_handle: Any = _Handle.__new__
+_new_timer: Any = _TimerHandle.__new__
+_new_future: Any = _Future.__new__
 _copy_context = contextvars.copy_context
 #: asyncio.coroutines, read at each loop creation (its _is_debug_mode is private).
 _aio_coroutines: Any = _coroutines_module
@@ -89,7 +93,7 @@ def _fast_handle(
 ) -> Handle:
     # Handle.__init__ without calling it: half the cost of Handle(...). Only
     # outside debug mode: the constructor records where the handle was made.
-    handle: Handle = _new(Handle)
+    handle: Handle = _new_handle(_Handle)
     handle._callback = callback
     handle._args = args
     handle._loop = loop
@@ -201,12 +205,12 @@ class BaseEventLoop(AbstractEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-            handle = Handle(callback, args, self, context)
+            handle = _Handle(callback, args, self, context)
             if handle._source_traceback:
                 del handle._source_traceback[-1]
         else:
             # _fast_handle(), inlined: this is the hottest way to schedule.
-            handle = _new(Handle)
+            handle = _new_handle(_Handle)
             handle._callback = callback
             handle._args = args
             handle._loop = self
@@ -225,7 +229,7 @@ class BaseEventLoop(AbstractEventLoop):
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
-            handle = Handle(callback, args, self, context)
+            handle = _Handle(callback, args, self, context)
             if handle._source_traceback:
                 del handle._source_traceback[-1]
         else:
@@ -265,11 +269,11 @@ class BaseEventLoop(AbstractEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-            timer = TimerHandle(when, callback, args, self, context)
+            timer = _TimerHandle(when, callback, args, self, context)
             if timer._source_traceback:
                 del timer._source_traceback[-1]
         else:  # TimerHandle.__init__ without the two calls, as in call_soon()
-            timer = _new(TimerHandle)
+            timer = _new_timer(_TimerHandle)
             timer._callback = callback
             timer._args = args
             timer._loop = self
@@ -293,9 +297,9 @@ class BaseEventLoop(AbstractEventLoop):
     def create_future(self) -> Any:
         """A new tidal Future bound to this loop."""
         if self._debug:  # the constructor records where the future was made
-            return Future(loop=self)
+            return _Future(loop=self)
         # Future.__init__'s stores for a tidal loop, without the call: 250 -> 120 ns.
-        fut = _new(Future)
+        fut = _new_future(_Future)
         fut._loop = self
         fut._ready = self._tidal_ready
         fut._state = _PENDING
@@ -315,7 +319,7 @@ class BaseEventLoop(AbstractEventLoop):
             raise RuntimeError("Event loop is closed")
         factory = self._task_factory
         if factory is None:
-            task: Any = Task(coro, loop=self, name=name, context=context)
+            task: Any = _Task(coro, loop=self, name=name, context=context)
             if task._source_traceback:
                 del task._source_traceback[-1]
             return task
@@ -568,7 +572,7 @@ class BaseEventLoop(AbstractEventLoop):
                 writer: bool) -> Handle:
         self._check_closed()
         fd = self._ensure_fd_no_transport(fileobj)
-        handle = Handle(callback, args, self, None)
+        handle = _Handle(callback, args, self, None)
         entry = self._fds.get(fd)
         poller = self._poller
         if entry is None:

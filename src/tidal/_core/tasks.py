@@ -37,8 +37,9 @@ from tidal._core import _aio
 from tidal._core import futures as _futures_module
 from tidal._core.events import _get_event_loop_for_future, get_event_loop, get_running_loop
 from tidal._core.format import extract_stack
-from tidal._core.futures import _CANCELLED, _FINISHED, _PENDING, Future, isfuture
-from tidal._core.handles import Handle
+from tidal._core.futures import _CANCELLED, _FINISHED, _PENDING, Future, _Future, isfuture
+from tidal._core.handles import _Handle
+from tidal._core.native import frame_key, mypyc_attr, public_class
 from tidal._core.reprs import task_repr
 
 __all__ = ("Task", "current_task", "all_tasks", "iscoroutine")
@@ -77,6 +78,7 @@ def iscoroutine(obj: object) -> bool:
     return False
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Task(Future, Generic[_T]):
     """A coroutine wrapped in a Future, scheduled on the loop."""
 
@@ -159,13 +161,16 @@ class Task(Future, Generic[_T]):
         if self._log_tb:
             self._report_unretrieved()
 
-    __class_getitem__: Any = classmethod(GenericAlias)
+    @classmethod
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        # A method, not ``classmethod(GenericAlias)``: mypyc compiles no such class attribute.
+        return GenericAlias(cls, item)
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # type: ignore[override]
         # isinstance(task, asyncio.Task) holds, as for Future (see there).
         cls = type(self)
-        return _AIO_TASK if cls is Task else cls
+        return _AIO_TASK if cls is _Task else cls
 
     def __repr__(self) -> str:
         return task_repr(self)
@@ -180,7 +185,7 @@ class Task(Future, Generic[_T]):
             # asyncio runs a step in a Handle, which hands errors (such as
             # stepping a task already completed with Future.set_result) to
             # the exception handler: so does the queued task.
-            Handle(self._step_now, (), self._loop, self._context)._report(exc)
+            _Handle(self._step_now, (), self._loop, self._context)._report(exc)
         del self  # see _step(): the traceback may keep this frame
 
     def _callback_pair(self) -> tuple[Any, Any]:
@@ -328,6 +333,12 @@ class Task(Future, Generic[_T]):
         return self._num_cancels_requested
 
 
+#: The class users see (see native.public_class): in the compiled build, a
+#: subclass that can be weakly referenced; in the pure build, Task itself.
+_Task: type[Task[Any]] = public_class(Task, _Future)
+Task = _Task  # type: ignore[misc]
+
+
 def _step(task: Task[Any], exc: BaseException | None) -> None:
     """Run *task* until its coroutine yields, registered as the current task.
 
@@ -468,7 +479,9 @@ def _finish_await(coro: Any) -> None:
         inner.close()
 
 
-_AWAIT_CODE = Future.__await__.__code__
+# None in the compiled build, whose generators are not Python generators
+# (a throw into a closed compiled generator would not raise what it throws).
+_AWAIT_CODE = getattr(Future.__await__, "__code__", None)
 
 
 def strip_internal_frames(exc: BaseException) -> None:
@@ -482,7 +495,7 @@ def strip_internal_frames(exc: BaseException) -> None:
     seen = 0
     while exc is not None and seen < 8:  # bounded: chains can be long or cyclic
         tb = exc.__traceback__
-        while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code in _INTERNAL_CODES:
+        while tb is not None and tb.tb_next is not None and _is_internal(tb.tb_frame):
             tb = tb.tb_next
         if tb is not exc.__traceback__:
             exc.__traceback__ = tb
@@ -492,7 +505,7 @@ def strip_internal_frames(exc: BaseException) -> None:
             while (
                 skip is not None
                 and skip.tb_next is not None
-                and skip.tb_frame.f_code in _INTERNAL_CODES
+                and _is_internal(skip.tb_frame)
             ):
                 skip = skip.tb_next
             if skip is not nxt:
@@ -502,31 +515,47 @@ def strip_internal_frames(exc: BaseException) -> None:
         seen += 1
 
 
-_futures_module._task_class[0] = Task
+def _is_internal(frame: Any) -> bool:
+    code = frame.f_code
+    if code in _INTERNAL_CODES:
+        return True
+    # A compiled function's synthetic frame: a fresh code object each time.
+    return _compiled_keys and (frame.f_globals.get("__name__"), code.co_name) in _INTERNAL_CODES
+
+
+_futures_module._task_class[0] = _Task
 # Reprs of a foreign future a tidal task waits on list this callback by its
 # qualified name; asyncio's C Task registers one named task_wakeup.
-Task._wakeup.__qualname__ = "Task.task_wakeup"
+if hasattr(Task._wakeup, "__code__"):  # a compiled method's name is fixed (see format.py)
+    Task._wakeup.__qualname__ = "Task.task_wakeup"
 
-#: Code objects of the frames strip_internal_frames() removes.
+#: Code objects (or, compiled, (module, name) pairs) of the frames
+#: strip_internal_frames() removes.
 _INTERNAL_CODES: set[Any] = {
-    _step.__code__,
-    Future.result.__code__,
-    Future.__await__.__code__,
-    Task._wakeup.__code__,
-    Task._run.__code__,
-    Task._step_now.__code__,
+    frame_key(_step),
+    frame_key(Future.result),
+    frame_key(Future.__await__),
+    frame_key(Task._wakeup),
+    frame_key(Task._run),
+    frame_key(Task._step_now),
 }
+#: Whether any entry is a compiled function's (module, name) pair.
+_compiled_keys: bool = any(type(key) is tuple for key in _INTERNAL_CODES)
 
 
 def internal_frames(*funcs: Any) -> None:
     """Register functions whose frames tracebacks through tasks should not show."""
+    global _compiled_keys
     for func in funcs:
-        _INTERNAL_CODES.add(func.__code__)
+        key = frame_key(func)
+        _INTERNAL_CODES.add(key)
+        if type(key) is tuple:
+            _compiled_keys = True
 
 
 #: Future classes whose add_done_callback is Future's: a task waiting on one
 #: may put itself in its callback list directly.
-_plain_future_classes: set[type] = {Future, Task}
+_plain_future_classes: set[type] = {_Future, _Task}
 
 
 def _is_plain_future(cls: type) -> bool:
@@ -634,7 +663,7 @@ def create_eager_task_factory(custom_task_constructor: Any) -> Any:
 
 
 #: ``loop.set_task_factory(tidal.eager_task_factory)``: tidal tasks, started eagerly.
-eager_task_factory = create_eager_task_factory(Task)
+eager_task_factory = create_eager_task_factory(_Task)
 
 
 def create_task(coro: Any, *, name: Any = None, context: Any = None) -> Any:

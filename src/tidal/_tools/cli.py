@@ -60,7 +60,8 @@ def _version() -> str:
 
     import tidal
 
-    return f"tidal {tidal.__version__} (Python {platform.python_version()})"
+    build = "compiled" if tidal.compiled else "pure Python"
+    return f"tidal {tidal.__version__}, {build} (Python {platform.python_version()})"
 
 
 def build_parser() -> argparse.ArgumentParser:
