@@ -78,7 +78,7 @@ def test_duplicates_share_one_child(aio: ModuleType, loop: Any) -> None:
 
 def test_unhashable_argument(aio: ModuleType, loop: Any) -> None:
     async def main() -> None:
-        with pytest.raises(TypeError, match="unhashable"):
+        with pytest.raises(TypeError, match=r"^unhashable type: 'list'$"):
             aio.gather([1])
 
     loop.run_until_complete(main())
@@ -87,7 +87,7 @@ def test_unhashable_argument(aio: ModuleType, loop: Any) -> None:
 def test_non_awaitable_argument(aio: ModuleType, loop: Any) -> None:
     async def main() -> None:
         with pytest.raises(
-            TypeError, match=r"An asyncio\.Future, a coroutine or an awaitable is required"
+            TypeError, match=r"^An asyncio\.Future, a coroutine or an awaitable is required$"
         ):
             aio.gather(1)
 
@@ -99,7 +99,11 @@ def test_futures_of_different_loops(aio: ModuleType, loop: Any) -> None:
     try:
         f1 = loop.create_future()
         f2 = other.create_future()
-        with pytest.raises(ValueError, match="The future belongs to a different loop"):
+        with pytest.raises(
+            ValueError,
+            match=r"^The future belongs to a different loop than the one specified as the loop "
+                  r"argument$",
+        ):
             aio.gather(f1, f2)
     finally:
         other.close()
@@ -132,7 +136,7 @@ def test_first_exception_propagates_others_keep_running(aio: ModuleType, loop: A
     async def main() -> Any:
         slow = loop.create_task(value(aio, "slow", 0.02))
         outer = aio.gather(fail(aio, ValueError("boom")), slow)
-        with pytest.raises(ValueError, match="boom"):
+        with pytest.raises(ValueError, match=r"^boom$"):
             await outer
         assert not slow.done()
         assert not outer.cancel()  # already done: cancelling it does nothing
@@ -380,7 +384,7 @@ def test_closed_loop_closes_coroutines(aio: ModuleType) -> None:
         fut = lp.create_future() if hasattr(lp, "create_future") else None
         assert fut is not None
         coro = value(aio, 1)
-        with pytest.raises(RuntimeError, match="Event loop is closed"):
+        with pytest.raises(RuntimeError, match=r"^Event loop is closed$"):
             aio.gather(fut, coro)
         assert coro.cr_frame is None  # closed: no "never awaited" warning
     finally:

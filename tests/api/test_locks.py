@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import weakref
 from types import ModuleType
 from typing import Any
@@ -502,7 +503,9 @@ def test_bound_loop_running_in_another_thread(aio: ModuleType, loop: Any) -> Non
     thread.start()
     try:
         assert bound.wait(5)
-        with pytest.raises(RuntimeError, match=r"is bound to a different event loop$"):
+        message = (rf"^<{re.escape(aio.Event.__module__)}\.Event object at 0x[0-9a-f]+ "
+                   r"\[unset, waiters:1\]> is bound to a different event loop$")
+        with pytest.raises(RuntimeError, match=message):
             loop.run_until_complete(ev.wait())
     finally:
         owner.call_soon_threadsafe(stop.set)

@@ -43,14 +43,17 @@ def test_run_debug(aio: ModuleType) -> None:
 
 
 def test_run_rejects_non_coroutine(aio: ModuleType) -> None:
-    with pytest.raises(ValueError, match="a coroutine was expected, got 1"):
+    with pytest.raises(ValueError, match=r"^a coroutine was expected, got 1$"):
         aio.run(1)
 
     async def main() -> None:
         pass
 
     task_like = asyncio.Future  # not a coroutine either
-    with pytest.raises(ValueError, match="a coroutine was expected, got <class"):
+    with pytest.raises(
+        ValueError,
+        match=r"^a coroutine was expected, got <class '_asyncio\.Future'>$",
+    ):
         aio.run(task_like)
 
 
@@ -63,13 +66,13 @@ def test_run_inside_running_loop(aio: ModuleType) -> None:
     async def main() -> None:
         coro = inner()
         with pytest.raises(
-            RuntimeError, match=r"asyncio\.run\(\) cannot be called from a running event loop"
+            RuntimeError, match=r"^asyncio\.run\(\) cannot be called from a running event loop$"
         ):
             aio.run(coro)
         coro.close()
         coro = inner()
         with pytest.raises(
-            RuntimeError, match=r"Runner\.run\(\) cannot be called from a running event loop"
+            RuntimeError, match=r"^Runner\.run\(\) cannot be called from a running event loop$"
         ):
             runner.run(coro)
         coro.close()
@@ -172,14 +175,14 @@ def test_runner_closed(aio: ModuleType) -> None:
     runner.get_loop()
     runner.close()
     runner.close()  # twice is fine
-    with pytest.raises(RuntimeError, match="Runner is closed"):
+    with pytest.raises(RuntimeError, match=r"^Runner is closed$"):
         runner.get_loop()
 
     async def main() -> None:
         pass
 
     coro = main()
-    with pytest.raises(RuntimeError, match="Runner is closed"):
+    with pytest.raises(RuntimeError, match=r"^Runner is closed$"):
         runner.run(coro)
     coro.close()
 
@@ -199,7 +202,10 @@ def test_runner_sets_current_loop_only_for_default_factory(aio: ModuleType) -> N
         with aio.Runner(loop_factory=factory, debug=True) as runner:
             assert runner.get_loop() is made[0]
             assert made[0].get_debug()
-            with pytest.raises(RuntimeError, match="There is no current event loop"):
+            with pytest.raises(
+                RuntimeError,
+                match=r"^There is no current event loop in thread 'MainThread'\.$",
+            ):
                 asyncio.get_event_loop_policy().get_event_loop()
         assert made[0].is_closed()
 

@@ -125,7 +125,7 @@ def test_entry_reports_a_future_completed_by_someone_else() -> None:
 
 @pytest.mark.skipif(sys.version_info < (3, 13), reason="NaN check is 3.13+")
 def test_nan(aio: ModuleType, loop: Any) -> None:
-    with pytest.raises(ValueError, match="Invalid delay: NaN"):
+    with pytest.raises(ValueError, match=r"^Invalid delay: NaN \(not a number\)$"):
         loop.run_until_complete(aio.sleep(float("nan")))
 
 

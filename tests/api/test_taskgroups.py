@@ -188,7 +188,7 @@ def test_create_task_errors(aio: ModuleType, loop: Any) -> None:
     async def main() -> None:
         tg = aio.TaskGroup()
         coro = value(aio, 1)
-        with pytest.raises(RuntimeError, match=r"TaskGroup <TaskGroup> has not been entered"):
+        with pytest.raises(RuntimeError, match=r"^TaskGroup <TaskGroup> has not been entered$"):
             tg.create_task(coro)
         # 3.13 closes the coroutine it refuses; earlier versions leave it.
         assert (coro.cr_frame is None) is PY313
@@ -196,11 +196,11 @@ def test_create_task_errors(aio: ModuleType, loop: Any) -> None:
         async with tg:
             pass
         coro = value(aio, 1)
-        with pytest.raises(RuntimeError, match=r"TaskGroup <TaskGroup entered> is finished"):
+        with pytest.raises(RuntimeError, match=r"^TaskGroup <TaskGroup entered> is finished$"):
             tg.create_task(coro)
         coro.close()
         with pytest.raises(
-            RuntimeError, match=r"TaskGroup <TaskGroup entered> has already been entered"
+            RuntimeError, match=r"^TaskGroup <TaskGroup entered> has already been entered$"
         ):
             async with tg:
                 pass
@@ -217,7 +217,10 @@ def test_create_task_while_shutting_down(aio: ModuleType, loop: Any) -> None:
                     await aio.sleep(1)
                 except asyncio.CancelledError:
                     coro = value(aio, 1)
-                    with pytest.raises(RuntimeError, match=r"is shutting down"):
+                    with pytest.raises(
+                        RuntimeError,
+                        match=r"^TaskGroup <TaskGroup errors=1 cancelling> is shutting down$",
+                    ):
                         tg.create_task(coro)
                     coro.close()
                     raise

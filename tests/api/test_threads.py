@@ -50,7 +50,7 @@ def test_to_thread_exception(aio: ModuleType, loop: Any) -> None:
 
 def test_to_thread_needs_running_loop(aio: ModuleType) -> None:
     coro = aio.to_thread(print)
-    with pytest.raises(RuntimeError, match="no running event loop"):
+    with pytest.raises(RuntimeError, match=r"^no running event loop$"):
         coro.send(None)
 
 
@@ -137,8 +137,8 @@ def test_run_coroutine_threadsafe_cancelled_before_start(aio: ModuleType, loop: 
 
 
 def test_run_coroutine_threadsafe_requires_coroutine(aio: ModuleType, loop: Any) -> None:
-    with pytest.raises(TypeError, match="A coroutine object is required"):
+    with pytest.raises(TypeError, match=r"^A coroutine object is required$"):
         aio.run_coroutine_threadsafe(lambda: None, loop)
     fut = loop.create_future()
-    with pytest.raises(TypeError, match="A coroutine object is required"):
+    with pytest.raises(TypeError, match=r"^A coroutine object is required$"):
         aio.run_coroutine_threadsafe(fut, loop)

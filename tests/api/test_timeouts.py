@@ -98,19 +98,19 @@ def test_reschedule(aio: ModuleType, loop: Any) -> None:
 def test_reschedule_errors(aio: ModuleType, loop: Any) -> None:
     async def main() -> None:
         cm = aio.timeout(1)
-        with pytest.raises(RuntimeError, match="Timeout has not been entered"):
+        with pytest.raises(RuntimeError, match=r"^Timeout has not been entered$"):
             cm.reschedule(1)
         async with cm:
             pass
-        with pytest.raises(RuntimeError, match="Cannot change state of finished Timeout"):
+        with pytest.raises(RuntimeError, match=r"^Cannot change state of finished Timeout$"):
             cm.reschedule(1)
-        with pytest.raises(RuntimeError, match="Timeout has already been entered"):
+        with pytest.raises(RuntimeError, match=r"^Timeout has already been entered$"):
             async with cm:
                 pass
         with pytest.raises(TimeoutError):
             async with aio.timeout(0) as cm2:
                 await aio.sleep(1)
-        with pytest.raises(RuntimeError, match="Cannot change state of expired Timeout"):
+        with pytest.raises(RuntimeError, match=r"^Cannot change state of expired Timeout$"):
             cm2.reschedule(None)
 
     loop.run_until_complete(main())
@@ -125,7 +125,7 @@ def test_reschedule_while_expiring(aio: ModuleType, loop: Any) -> None:
                 finally:
                     assert cm.expired()
                     with pytest.raises(
-                        RuntimeError, match="Cannot change state of expiring Timeout"
+                        RuntimeError, match=r"^Cannot change state of expiring Timeout$"
                     ):
                         cm.reschedule(None)
 
@@ -149,7 +149,7 @@ def test_needs_a_task(aio: ModuleType, loop: Any) -> None:
 
 
 def test_timeout_needs_running_loop(aio: ModuleType) -> None:
-    with pytest.raises(RuntimeError, match="no running event loop"):
+    with pytest.raises(RuntimeError, match=r"^no running event loop$"):
         aio.timeout(1)
     cm = aio.timeout_at(None)  # no loop needed until entered
     assert repr(cm) == "<Timeout [created]>"

@@ -156,8 +156,11 @@ def test_enter_and_leave_task(aio: ModuleType, loop: Any) -> None:
             )
             aio._leave_task(loop, task)
             assert aio.current_task(loop) is None
-            with pytest.raises(RuntimeError, match="does not match the current task None"):
+            with pytest.raises(RuntimeError) as err:
                 aio._leave_task(loop, task)
+            assert str(err.value) == (
+                f"Leaving task {task!r} does not match the current task None."
+            )
             done.set_result(None)
         except BaseException as exc:
             done.set_exception(exc)
@@ -218,7 +221,7 @@ def test_get_and_set_running_loop(aio: ModuleType, loop: Any) -> None:
         finally:
             aio._set_running_loop(None)
         assert aio._get_running_loop() is None
-        with pytest.raises(RuntimeError, match="no running event loop"):
+        with pytest.raises(RuntimeError, match=r"^no running event loop$"):
             aio.get_running_loop()
     finally:
         marker.close()
@@ -259,7 +262,10 @@ def test_policy_shares_the_current_loop(aio: ModuleType, fresh_policy: None) -> 
         assert tidal.get_event_loop() is loop
         assert asyncio.get_event_loop_policy().get_event_loop() is loop
         aio.set_event_loop(None)
-        with pytest.raises(RuntimeError, match="There is no current event loop in thread"):
+        with pytest.raises(
+            RuntimeError,
+            match=r"^There is no current event loop in thread 'MainThread'\.$",
+        ):
             aio.get_event_loop_policy().get_event_loop()
     finally:
         loop.close()
@@ -292,9 +298,17 @@ def test_child_watcher_names(aio: ModuleType, fresh_policy: None) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         watcher = aio.ThreadedChildWatcher()
     if sys.version_info >= (3, 12):
-        with pytest.warns(DeprecationWarning, match="'set_child_watcher' is deprecated"):
+        with pytest.warns(
+            DeprecationWarning,
+            match=r"^'set_child_watcher' is deprecated as of Python 3\.12 and will be removed in "
+                  r"Python 3\.14\.$",
+        ):
             aio.set_child_watcher(watcher)
-        with pytest.warns(DeprecationWarning, match="'get_child_watcher' is deprecated"):
+        with pytest.warns(
+            DeprecationWarning,
+            match=r"^'get_child_watcher' is deprecated as of Python 3\.12 and will be removed in "
+                  r"Python 3\.14\.$",
+        ):
             assert aio.get_child_watcher() is watcher
     else:
         with warnings.catch_warnings():

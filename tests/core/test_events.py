@@ -36,7 +36,7 @@ def no_current_loop() -> Iterator[None]:
 
 
 def test_get_event_loop_without_loop_creates_tidal_loop(no_current_loop: None) -> None:
-    with pytest.warns(DeprecationWarning, match="There is no current event loop"):
+    with pytest.warns(DeprecationWarning, match=r"^There is no current event loop$"):
         loop = tidal.get_event_loop()
     assert isinstance(loop, tidal.EventLoop)
     # It is now the current loop, for tidal and for asyncio alike.
@@ -73,7 +73,7 @@ def test_get_event_loop_in_thread_without_loop_raises(no_current_loop: None) -> 
 
 
 def test_get_running_loop(aio: Any) -> None:
-    with pytest.raises(RuntimeError, match="no running event loop"):
+    with pytest.raises(RuntimeError, match=r"^no running event loop$"):
         aio.get_running_loop()
 
 
@@ -83,7 +83,10 @@ def test_set_event_loop_shared_with_asyncio(no_current_loop: None) -> None:
         tidal.set_event_loop(loop)
         assert asyncio.get_event_loop() is loop
         assert tidal.get_event_loop() is loop
-        with pytest.raises(TypeError, match="loop must be an instance of AbstractEventLoop"):
+        with pytest.raises(
+            TypeError,
+            match=r"^loop must be an instance of AbstractEventLoop or None, not 'object'$",
+        ):
             tidal.set_event_loop(object())
     finally:
         tidal.set_event_loop(None)

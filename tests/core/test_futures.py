@@ -13,9 +13,9 @@ import pytest
 
 def test_result_before_done_raises(loop: Any) -> None:
     fut = loop.create_future()
-    with pytest.raises(asyncio.InvalidStateError, match=r"Result is not set\."):
+    with pytest.raises(asyncio.InvalidStateError, match=r"^Result is not set\.$"):
         fut.result()
-    with pytest.raises(asyncio.InvalidStateError, match=r"Exception is not set\."):
+    with pytest.raises(asyncio.InvalidStateError, match=r"^Exception is not set\.$"):
         fut.exception()
 
 
@@ -23,7 +23,7 @@ def test_set_result_twice(loop: Any) -> None:
     fut = loop.create_future()
     fut.set_result(1)
     # The C Future's message, which is what asyncio users see.
-    with pytest.raises(asyncio.InvalidStateError, match="invalid state"):
+    with pytest.raises(asyncio.InvalidStateError, match=r"^invalid state$"):
         fut.set_result(2)
     assert fut.result() == 1
 
@@ -39,7 +39,7 @@ def test_cancel_with_message(loop: Any) -> None:
     assert fut.cancel("bye")
     assert not fut.cancel()
     assert fut.cancelled() and fut.done()
-    with pytest.raises(asyncio.CancelledError, match="bye"):
+    with pytest.raises(asyncio.CancelledError, match=r"^bye$"):
         fut.result()
 
 
@@ -108,7 +108,11 @@ def test_stopiteration_is_rejected(loop: Any) -> None:
         fut.set_exception(StopIteration())
         assert isinstance(fut.exception(), RuntimeError)
     else:
-        with pytest.raises(TypeError, match="StopIteration interacts badly"):
+        with pytest.raises(
+            TypeError,
+            match=r"^StopIteration interacts badly with generators and cannot be raised into a "
+                  r"Future$",
+        ):
             fut.set_exception(StopIteration())
 
 

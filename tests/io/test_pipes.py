@@ -214,10 +214,10 @@ def test_write_buffer_limits(loop: Any, fds_checked: None) -> None:
         tr.set_write_buffer_limits(high=0)
         assert tr.get_write_buffer_limits() == (0, 0)
         msg = "high (1) must be >= low (2) must be >= 0"
-        with pytest.raises(ValueError, match=re.escape(msg)):
+        with pytest.raises(ValueError, match=r"\A" + re.escape(msg) + r"\Z"):
             tr.set_write_buffer_limits(high=1, low=2)
         msg = "high (-2) must be >= low (-1) must be >= 0"
-        with pytest.raises(ValueError, match=re.escape(msg)):
+        with pytest.raises(ValueError, match=r"\A" + re.escape(msg) + r"\Z"):
             tr.set_write_buffer_limits(high=-2, low=-1)
         tr.close()
         await proto.done
@@ -326,7 +326,7 @@ def test_write_rejects_str(loop: Any, fds_checked: None) -> None:
     async def main() -> None:
         r, w = os.pipe()
         tr, proto = await loop.connect_write_pipe(lambda: Recorder(loop), open(w, "wb", 0))
-        with pytest.raises(AssertionError, match="'text'"):
+        with pytest.raises(AssertionError, match=r"^'text'$"):
             tr.write("text")
         tr.close()
         await proto.done
@@ -520,7 +520,8 @@ def test_unclosed_transport_warns(loop: Any, fds_checked: None) -> None:
         os.close(w)
 
     loop.run_until_complete(main())
-    with pytest.warns(ResourceWarning, match="unclosed transport <_UnixReadPipeTransport"):
+    with pytest.warns(ResourceWarning,
+                      match=r"^unclosed transport <_UnixReadPipeTransport fd=\d+ idle>$"):
         gc.collect()
 
 

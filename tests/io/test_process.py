@@ -193,7 +193,10 @@ def test_async_iteration_over_stdout(aio: ModuleType, loop: Any) -> None:
 def test_stream_limit(aio: ModuleType, loop: Any) -> None:
     async def main() -> None:
         proc = await aio.create_subprocess_shell("head -c 100 /dev/zero", stdout=PIPE, limit=10)
-        with pytest.raises(ValueError, match="chunk exceed the limit"):
+        with pytest.raises(
+            ValueError,
+            match=r"^Separator is not found, and chunk exceed the limit$",
+        ):
             await proc.stdout.readline()
         await proc.wait()
 

@@ -57,8 +57,9 @@ def test_serve_forever_cancel(aio: ModuleType, loop: Any) -> None:
         task = loop.create_task(srv.serve_forever())
         await aio.sleep(0)
         assert srv.is_serving()
-        with pytest.raises(RuntimeError, match="is already being awaited on serve_forever"):
+        with pytest.raises(RuntimeError) as err:
             await srv.serve_forever()
+        assert str(err.value) == f"server {srv!r} is already being awaited on serve_forever()"
         task.cancel()
         with pytest.raises(aio.CancelledError):
             await task
@@ -156,16 +157,18 @@ def test_bind_error_message(loop: Any) -> None:
 
 
 def test_create_server_argument_errors(loop: Any) -> None:
-    with pytest.raises(TypeError, match="ssl argument must be an SSLContext or None"):
+    with pytest.raises(TypeError, match=r"^ssl argument must be an SSLContext or None$"):
         loop.run_until_complete(loop.create_server(asyncio.Protocol, "h", 1, ssl=True))
-    with pytest.raises(ValueError, match="ssl_handshake_timeout is only meaningful with ssl"):
+    with pytest.raises(ValueError, match=r"^ssl_handshake_timeout is only meaningful with ssl$"):
         loop.run_until_complete(loop.create_server(asyncio.Protocol, "h", 1,
                                                    ssl_handshake_timeout=1))
-    with pytest.raises(ValueError, match="Neither host/port nor sock were specified"):
+    with pytest.raises(ValueError, match=r"^Neither host/port nor sock were specified$"):
         loop.run_until_complete(loop.create_server(asyncio.Protocol))
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with u, pytest.raises(ValueError, match="A Stream Socket was expected"):
-        loop.run_until_complete(loop.create_server(asyncio.Protocol, sock=u))
+    with u:
+        with pytest.raises(ValueError) as err:
+            loop.run_until_complete(loop.create_server(asyncio.Protocol, sock=u))
+        assert str(err.value) == f"A Stream Socket was expected, got {u!r}"
 
 
 def test_server_on_given_socket(aio: ModuleType, loop: Any) -> None:

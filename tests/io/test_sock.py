@@ -141,7 +141,7 @@ def test_debug_mode_refuses_blocking_socket(loop: Any) -> None:
     with a, b:
         for coro in (loop.sock_recv(a, 1), loop.sock_sendall(a, b"x"),
                      loop.sock_accept(a), loop.sock_connect(a, "x")):
-            with pytest.raises(ValueError, match="the socket must be non-blocking"):
+            with pytest.raises(ValueError, match=r"^the socket must be non-blocking$"):
                 loop.run_until_complete(coro)
 
 
@@ -150,7 +150,7 @@ def test_ssl_socket_refused(loop: Any) -> None:
     sock = ctx.wrap_socket(socket.socket(), do_handshake_on_connect=False,
                            server_hostname="x")
     with sock:
-        with pytest.raises(TypeError, match="Socket cannot be of type SSLSocket"):
+        with pytest.raises(TypeError, match=r"^Socket cannot be of type SSLSocket$"):
             loop.run_until_complete(loop.sock_recv(sock, 1))
 
 
@@ -187,21 +187,21 @@ def test_sock_sendfile_argument_checks(loop: Any) -> None:
     a, b = _pair()
     with a, b, tempfile.TemporaryFile() as f:
         cases: list[tuple[dict[str, Any], type[Exception], str]] = [
-            ({"count": 0}, ValueError, "count must be a positive integer"),
-            ({"count": "x"}, TypeError, "count must be a positive integer"),
-            ({"offset": -1}, ValueError, "offset must be a non-negative integer"),
-            ({"offset": 1.5}, TypeError, "offset must be a non-negative integer"),
+            ({"count": 0}, ValueError, r"^count must be a positive integer \(got 0\)$"),
+            ({"count": "x"}, TypeError, r"^count must be a positive integer \(got 'x'\)$"),
+            ({"offset": -1}, ValueError, r"^offset must be a non-negative integer \(got -1\)$"),
+            ({"offset": 1.5}, TypeError, r"^offset must be a non-negative integer \(got 1\.5\)$"),
         ]
         for kwargs, exc, msg in cases:
             with pytest.raises(exc, match=msg):
                 loop.run_until_complete(loop.sock_sendfile(a, f, **kwargs))
         with tempfile.TemporaryFile("w") as text:
-            with pytest.raises(ValueError, match="binary mode"):
+            with pytest.raises(ValueError, match=r"^file should be opened in binary mode$"):
                 loop.run_until_complete(loop.sock_sendfile(a, text))
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         udp.setblocking(False)
         with udp:
-            with pytest.raises(ValueError, match="only SOCK_STREAM"):
+            with pytest.raises(ValueError, match=r"^only SOCK_STREAM type sockets are supported$"):
                 loop.run_until_complete(loop.sock_sendfile(udp, f))
         # An empty file sends nothing and does not fail.
         assert loop.run_until_complete(loop.sock_sendfile(a, f)) == 0
@@ -211,7 +211,7 @@ def test_sock_sendfile_without_fileno(loop: Any) -> None:
     async def main() -> tuple[int, bytes]:
         a, b = _pair()
         with a, b:
-            with pytest.raises(asyncio.SendfileNotAvailableError, match="not a regular file"):
+            with pytest.raises(asyncio.SendfileNotAvailableError, match=r"^not a regular file$"):
                 await loop.sock_sendfile(a, io.BytesIO(b"data"), fallback=False)
             sent = await loop.sock_sendfile(a, io.BytesIO(b"data"))
             return sent, await loop.sock_recv(b, 10)

@@ -96,11 +96,11 @@ def test_limits(aio: ModuleType, loop: Any) -> None:
 
 def test_readuntil_argument_errors(aio: ModuleType, loop: Any) -> None:
     r = _reader(aio, loop, b"data")
-    with pytest.raises(ValueError, match="Separator should be at least one-byte string"):
+    with pytest.raises(ValueError, match=r"^Separator should be at least one-byte string$"):
         loop.run_until_complete(r.readuntil(b""))
-    with pytest.raises(ValueError, match="Limit cannot be <= 0"):
+    with pytest.raises(ValueError, match=r"^Limit cannot be <= 0$"):
         aio.StreamReader(limit=0, loop=loop)
-    with pytest.raises(ValueError, match="readexactly size can not be less than zero"):
+    with pytest.raises(ValueError, match=r"^readexactly size can not be less than zero$"):
         loop.run_until_complete(r.readexactly(-1))
 
 
@@ -112,7 +112,7 @@ def test_readuntil_tuple(aio: ModuleType, loop: Any) -> None:
                 await r.readuntil((b"\n",))]
 
     assert loop.run_until_complete(main()) == [b"a;", b"b\r\n", b"c\n"]
-    with pytest.raises(ValueError, match="Separator should contain at least one element"):
+    with pytest.raises(ValueError, match=r"^Separator should contain at least one element$"):
         loop.run_until_complete(_reader(aio, loop, b"x").readuntil(()))
 
 

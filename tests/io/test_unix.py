@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import re
 import socket
 import sys
 from types import ModuleType
@@ -68,7 +70,8 @@ def test_address_in_use(loop: Any, tmp_path: Any) -> None:
     path = str(tmp_path / "busy")
     with open(path, "w"):
         pass  # a regular file is not removed
-    with pytest.raises(OSError, match=f"Address '{path}' is already in use"):
+    with pytest.raises(OSError, match="^" + re.escape(
+            f"[Errno {errno.EADDRINUSE}] Address '{path}' is already in use") + "$"):
         loop.run_until_complete(loop.create_unix_server(asyncio.Protocol, path))
 
 
@@ -82,11 +85,13 @@ def test_unix_argument_errors(loop: Any) -> None:
         (loop.create_unix_server, {}, "path was not specified, and no sock specified"),
     ]
     for func, kwargs, msg in cases:
-        with pytest.raises(ValueError, match=msg):
+        with pytest.raises(ValueError, match="^" + re.escape(msg) + "$"):
             loop.run_until_complete(func(asyncio.Protocol, **kwargs))
     tcp = socket.socket()
-    with tcp, pytest.raises(ValueError, match="A UNIX Domain Stream Socket was expected"):
-        loop.run_until_complete(loop.create_unix_connection(asyncio.Protocol, sock=tcp))
+    with tcp:
+        with pytest.raises(ValueError) as err:
+            loop.run_until_complete(loop.create_unix_connection(asyncio.Protocol, sock=tcp))
+        assert str(err.value) == f"A UNIX Domain Stream Socket was expected, got {tcp!r}"
 
 
 def test_unix_connection_refused(loop: Any, tmp_path: Any) -> None:
@@ -109,11 +114,11 @@ def test_remove_after_close_finds_the_socket(loop: Any, writer: bool) -> None:
         a.close()
         assert remove(a) is True
         # Gone now: the object no longer names a registration.
-        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+        with pytest.raises(ValueError, match=r"^Invalid file descriptor: -1$"):
             remove(a)
         c, d = socket.socketpair(socket.AF_UNIX)
         c.close()
-        with d, pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+        with d, pytest.raises(ValueError, match=r"^Invalid file descriptor: -1$"):
             remove(c)  # never registered
 
 
@@ -126,7 +131,7 @@ def test_closed_socket_watched_both_ways(loop: Any) -> None:
         a.close()
         with pytest.raises(OSError):
             loop.remove_writer(a)
-        with pytest.raises(ValueError, match="Invalid file descriptor: -1"):
+        with pytest.raises(ValueError, match=r"^Invalid file descriptor: -1$"):
             loop.remove_reader(a)
         # A new socket given the same fd number starts afresh.
         c, d = socket.socketpair(socket.AF_UNIX)

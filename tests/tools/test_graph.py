@@ -479,10 +479,16 @@ def test_limit_and_depth() -> None:
 
 
 def test_no_current_task_and_bad_arguments() -> None:
-    with pytest.raises(RuntimeError, match="outside of a running event loop"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"^capture_call_graph\(\) is called outside of a running event loop and no "
+              r"\*future\* to introspect was provided$",
+    ):
         tidal.capture_call_graph()
-    with pytest.raises(TypeError, match=r"does not appear to be compatible with asyncio\.Future"):
-        tidal.capture_call_graph(object())
+    bad = object()
+    with pytest.raises(TypeError) as err:
+        tidal.capture_call_graph(bad)
+    assert str(err.value) == f"{bad!r} object does not appear to be compatible with asyncio.Future"
     seen: list[Any] = []
 
     async def main() -> None:

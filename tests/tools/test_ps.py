@@ -331,7 +331,11 @@ def test_someone_elses_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inspect_cli, "_status", lambda pid: status)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setattr(os, "getuid", lambda: 1000)
-    with pytest.raises(inspect_cli.InspectError, match="permission denied: process 4242"):
+    with pytest.raises(
+        inspect_cli.InspectError,
+        match=r"^permission denied: process 4242 \(python3\) belongs to another user \(uid "
+              r"1234\); only its user or root may inspect it$",
+    ):
         inspect_cli.request_snapshot(4242)
 
 

@@ -313,7 +313,9 @@ class _UnixWritePipeTransport(WriteFlowControl, _PipeTransportBase, Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
         """Write *data*: at once if the pipe takes it, else buffered."""
-        assert isinstance(data, (bytes, bytearray, memoryview)), repr(data)
+        # asyncio's assert, spelled so that pytest cannot rewrite the message.
+        if __debug__ and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise AssertionError(repr(data))
         if not data:
             return
         if self._conn_lost or self._closing:
