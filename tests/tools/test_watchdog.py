@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -56,41 +57,43 @@ def render(seconds: float) -> None:
     time.sleep(seconds)  # L:render
 
 
-async def blocking_step(seconds: float) -> float:
+async def blocking_step(seconds: float) -> tuple[float, float]:
+    started = time.monotonic()
     render(seconds)  # L:step
-    return time.monotonic()
+    return started, time.monotonic()
 
 
 def test_a_blocking_task_is_reported_while_it_blocks(run: Any, caplog: Any) -> None:
     reports = Reports()
 
-    async def main() -> tuple[Any, float]:
+    async def main() -> tuple[Any, tuple[float, float]]:
         watch_blocking(0.05, callback=reports)
         task = asyncio.ensure_future(blocking_step(0.4))
         task.set_name("blocker")
-        ended = await task
+        span = await task
         await asyncio.sleep(0.05)  # the watchdog sees the step end at its next sample
-        return task, ended
+        return task, span
 
     with caplog.at_level(logging.WARNING, logger="tidal"):
-        task, ended = run(main())
+        task, (started, ended) = run(main())
     first, last = [r for _, r in reports.seen]
     at_first = reports.seen[0][0]
     assert at_first < ended - 0.1  # while it was still blocking
     assert not first.ended and first.task is task
     assert first.what.startswith("task 'blocker' <Task pending name='blocker'")
-    assert 0.05 <= first.held < 0.35
+    assert 0.05 <= first.held <= at_first - started + first.resolution
     assert [(f.name, f.lineno) for f in first.stack][-2:] == [
         ("blocking_step", line("step")), ("render", line("render")),
     ]
     assert first.thread_id == __import__("threading").get_native_id()
     assert last.ended and last.task is task
-    assert abs(last.held - 0.4) < 0.1
+    assert abs(last.held - (ended - started)) <= last.resolution + 0.01
     messages = [r.getMessage() for r in caplog.records if r.name == "tidal"]
     assert messages[0].startswith("task 'blocker' <Task pending")
     assert "has held the loop for" in messages[0] and "and is still running" in messages[0]
     assert f'line {line("render")}, in render\n    time.sleep(seconds)' in messages[0]
-    assert messages[1].endswith(" s (±0.005)") and " held the loop for 0." in messages[1]
+    assert re.search(r" held the loop for 0\.\d{3} s \(±0\.0\d\d\)$", messages[1])
+    assert 0 < last.resolution < 0.05
 
 
 def test_a_blocking_callback_is_named(run: Any) -> None:
@@ -108,19 +111,20 @@ def test_a_blocking_callback_is_named(run: Any) -> None:
     first, last = [r for _, r in reports.seen]
     assert first.task is None and first.what.startswith("callback <Handle ")
     assert (first.stack[-1].name, first.stack[-1].lineno) == ("render", line("render"))
-    assert last.ended and abs(last.held - 0.3) < 0.1
+    assert last.ended and 0.3 - last.resolution <= last.held
 
 
 def test_short_steps_and_an_idle_loop_are_not_reported(run: Any) -> None:
     reports = Reports()
 
     async def main() -> None:
-        watch_blocking(0.05, callback=reports)
+        # 0.25 s: on a loaded machine a 1 ms step can be descheduled for a while.
+        watch_blocking(0.25, callback=reports)
         deadline = time.monotonic() + 0.3
         while time.monotonic() < deadline:  # many short steps
             time.sleep(0.001)
             await asyncio.sleep(0)
-        await asyncio.sleep(0.3)  # the loop waits in the poller: not a step
+        await asyncio.sleep(0.6)  # the loop waits in the poller: not a step
 
     run(main())
     assert reports.seen == []
@@ -146,7 +150,10 @@ def test_per_loop_setting_and_stopping() -> None:
     if thread is not None:
         thread.join(5)
     assert watchdog._thread[0] is None  # nothing to watch: the thread ends
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(
+        ValueError,
+        match=r"^threshold must be a positive number of seconds, not 0$",
+    ):
         watch_blocking(0)
 
 
