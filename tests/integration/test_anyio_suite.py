@@ -227,7 +227,7 @@ def test_anyio_suite_on_tidal(tmp_path: Path) -> None:
                     + "\n".join(f"  {t}" for t in failures) + "\n\n" + details)
 
 
-def test_root_task_of_run_until_complete(loop: Any, is_tidal: bool) -> None:
+def test_root_task_of_run_until_complete(loop: Any) -> None:
     """anyio finds the task that run_until_complete() runs as the root task.
 
     It looks for asyncio's own ``_run_until_complete_cb`` among each task's
@@ -248,8 +248,4 @@ def test_root_task_of_run_until_complete(loop: Any, is_tidal: bool) -> None:
         me = asyncio.current_task()
         return await asyncio.ensure_future(child()) is me
 
-    found = loop.run_until_complete(main())
-    if is_tidal and not found:
-        pytest.xfail("tidal's run_until_complete() does not use asyncio's _run_until_complete_cb "
-                     "(the loop core's; see docs/conformance.md, anyio's test suite)")
-    assert found
+    assert loop.run_until_complete(main())

@@ -40,6 +40,7 @@ import time
 import warnings
 import weakref
 from asyncio import AbstractEventLoop
+from asyncio import base_events as _aio_base_events
 from asyncio import coroutines as _coroutines_module
 from collections import deque
 from collections.abc import Callable
@@ -104,13 +105,12 @@ def _fast_handle(
     return handle
 
 
-def _run_until_complete_cb(fut: Any) -> None:
-    if not fut.cancelled():
-        exc = fut.exception()
-        if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-            # Let run_until_complete() re-raise it after run_forever() stops.
-            return
-    fut.get_loop().stop()
+#: asyncio's own done-callback for run_until_complete(), not a copy: anyio's
+#: find_root_task() recognises the task run_until_complete() runs by this
+#: function's identity among its callbacks.  It stops fut.get_loop() unless
+#: the future ended in SystemExit/KeyboardInterrupt.
+_aio_base_events_module: Any = _aio_base_events
+_run_until_complete_cb: Any = _aio_base_events_module._run_until_complete_cb
 
 
 def _format_handle(handle: Any) -> str:
