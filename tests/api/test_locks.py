@@ -296,21 +296,27 @@ def test_lock_bound_to_a_different_loop(aio: ModuleType, loop: Any) -> None:
 
 
 def test_uncontended_use_does_not_bind(aio: ModuleType) -> None:
+    # Neither waits, so neither binds to the first loop: the second may use them.
     lock, ev = aio.Lock(), aio.Event()
+    seen: list[tuple[bool, bool]] = []
     for _ in range(2):
         lp = aio.new_event_loop()
         try:
 
-            async def main() -> None:
+            async def main() -> tuple[bool, bool]:
                 async with lock:
-                    pass
+                    held = lock.locked()
                 ev.set()
                 await ev.wait()
+                was_set = ev.is_set()
                 ev.clear()
+                return held, was_set
 
-            lp.run_until_complete(main())
+            seen.append(lp.run_until_complete(main()))
         finally:
             lp.close()
+    assert seen == [(True, True), (True, True)]
+    assert not lock.locked() and not ev.is_set()
 
 
 # -- Event ------------------------------------------------------------------

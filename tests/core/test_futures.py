@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import types
+import typing
 from types import ModuleType
 from typing import Any
 
@@ -140,8 +142,11 @@ def test_isfuture(aio: ModuleType, loop: Any) -> None:
 
 
 def test_future_generic_alias(aio: ModuleType) -> None:
-    assert aio.Future[int] is not None
-    assert aio.Task[int] is not None
+    for cls in (aio.Future, aio.Task):
+        alias = cls[int]
+        assert isinstance(alias, types.GenericAlias)
+        assert typing.get_origin(alias) is cls and typing.get_args(alias) == (int,)
+        assert repr(alias) == f"{cls.__module__}.{cls.__qualname__}[int]"
 
 
 def test_asyncio_task_awaits_tidal_future_and_back() -> None:

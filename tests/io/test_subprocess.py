@@ -158,7 +158,7 @@ async def exited_but_unfinished(loop: Any) -> tuple[Any, Recorder, int]:
 
 
 def test_signal_after_exit_is_ignored(loop: Any) -> None:
-    async def main() -> None:
+    async def main() -> tuple[int | None, list[Any]]:
         tr, proto, holder = await exited_but_unfinished(loop)
         tr.kill()  # exited, but the transport is not finished yet: no error
         tr.terminate()
@@ -166,8 +166,11 @@ def test_signal_after_exit_is_ignored(loop: Any) -> None:
         os.kill(holder, signal.SIGKILL)
         await proto.done
         tr.close()
+        return tr.get_returncode(), proto.events
 
-    loop.run_until_complete(main())
+    returncode, events = loop.run_until_complete(main())
+    assert returncode == 0  # the shell's own exit: the signals reached nothing
+    assert events == ["made", "exited", ("pipe_lost", 1, None), ("lost", None)]
 
 
 def test_stderr_to_stdout(loop: Any) -> None:

@@ -45,12 +45,20 @@ def test_stale_socket_file_is_replaced(loop: Any, tmp_path: Any) -> None:
     stale.bind(path)
     stale.close()
 
-    async def main() -> None:
+    async def main() -> str:
+        with pytest.raises(ConnectionRefusedError):  # nobody listens on the stale file
+            await loop.create_unix_connection(asyncio.Protocol, path)
         srv = await loop.create_unix_server(asyncio.Protocol, path)
+        # The server listens on a new socket file at the same path.
+        tr, _ = await loop.create_unix_connection(asyncio.Protocol, path)
+        name = srv.sockets[0].getsockname()
+        tr.close()
+        await asyncio.sleep(0)
         srv.close()
         await srv.wait_closed()
+        return str(name)
 
-    loop.run_until_complete(main())
+    assert loop.run_until_complete(main()) == path
 
 
 @pytest.mark.skipif(sys.version_info < (3, 13), reason="cleanup_socket is new in 3.13")
