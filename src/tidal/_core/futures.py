@@ -156,7 +156,8 @@ class Future:
 
     def cancel(self, msg: Any = None) -> bool:
         """Cancel the future and schedule its callbacks; False if already done."""
-        self._log_tb = False
+        if self._log_tb:
+            _retrieved(self)
         if self._state is not _PENDING:
             return False
         self._state = _CANCELLED
@@ -223,7 +224,8 @@ class Future:
     def _log_traceback(self, value: bool) -> None:
         if value:
             raise ValueError("_log_traceback can only be set to False")
-        self._log_tb = False
+        if self._log_tb:
+            _retrieved(self)
 
     # A subclass whose __init__ skips Future.__init__ leaves the slots empty;
     # like asyncio's Future, such a future then reads as pending (the
@@ -250,7 +252,8 @@ class Future:
         except AttributeError:
             state = _PENDING
         if state is _FINISHED:
-            self._log_tb = False
+            if self._log_tb:
+                _retrieved(self)
             exc = self._exception
             if exc is not None:
                 raise exc.with_traceback(self._exception_tb)
@@ -269,7 +272,8 @@ class Future:
             raise self._make_cancelled_error()
         if state is not _FINISHED:
             raise InvalidStateError("Exception is not set.")
-        self._log_tb = False
+        if self._log_tb:
+            _retrieved(self)
         return self._exception
 
     def add_done_callback(
@@ -375,7 +379,8 @@ def failure(fut: Any) -> BaseException | None:
             exc: BaseException | None = fut._exception
             if exc is None:
                 return None
-            fut._log_tb = False
+            if fut._log_tb:
+                _retrieved(fut)
             return exc.with_traceback(fut._exception_tb)
         if state is _CANCELLED:
             cancelled: CancelledError = fut._make_cancelled_error()
@@ -394,6 +399,19 @@ Future = _Future  # type: ignore[misc]
 
 #: tidal's Task, filled in by tasks.py (which imports this module).
 _task_class: list[type] = [_Future]
+
+
+def _retrieved(fut: Any) -> Any:
+    """Clear *fut*'s "log the exception" flag, then drop the guard it may hold.
+
+    In that order: a compiled attribute store releases the old value before
+    it writes the new one, and the guard's finalizer would find itself still
+    stored and report an exception that was just read. Returned, so that the
+    caller drops it: compiled code releases a local at its last use.
+    """
+    guard = fut._log_tb
+    fut._log_tb = False
+    return guard
 
 
 def _not_awaited_error() -> RuntimeError:

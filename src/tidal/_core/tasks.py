@@ -37,7 +37,15 @@ from tidal._core import _aio
 from tidal._core import futures as _futures_module
 from tidal._core.events import _get_event_loop_for_future, get_event_loop, get_running_loop
 from tidal._core.format import extract_stack
-from tidal._core.futures import _CANCELLED, _FINISHED, _PENDING, Future, _Future, isfuture
+from tidal._core.futures import (
+    _CANCELLED,
+    _FINISHED,
+    _PENDING,
+    Future,
+    _Future,
+    _retrieved,
+    isfuture,
+)
 from tidal._core.handles import _Handle
 from tidal._core.native import frame_key, mypyc_attr, public_class
 from tidal._core.reprs import task_repr
@@ -361,7 +369,8 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
             if state is _FINISHED:
                 exc = waiter._exception
                 if exc is not None:
-                    waiter._log_tb = False
+                    if waiter._log_tb:
+                        _retrieved(waiter)
                     exc = exc.with_traceback(waiter._exception_tb)
                     _finish_await(task._coro)
             elif state is _CANCELLED:
