@@ -28,7 +28,11 @@ def key(t):
 def show(v):
     if isinstance(v, BaseException):
         s = repr(v)
-        return s if v.__cause__ is None else f'{s} from {show(v.__cause__)}'
+        if v.__cause__ is not None:
+            return f'{s} from {show(v.__cause__)}'
+        if v.__context__ is not None and not v.__suppress_context__:
+            return f'{s} during {show(v.__context__)}'  # as a traceback would chain them
+        return s
     if isinstance(v, (set, frozenset)):  # asyncio.wait(): sorted, with outcomes
         return '{' + ', '.join(sorted(map(show_fut, v))) + '}'
     if isinstance(v, list):

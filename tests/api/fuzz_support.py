@@ -12,10 +12,10 @@ renders it as plain Python that runs on its own::
     python prog.py b     # asyncio's API on tidal's loop (Runner(loop_factory=...))
 
 Each run records a trace: per log call the loop turn (a self-rescheduling
-call_soon counts turns), the current task, a label, the value seen (results,
-exception reprs with causes, cancel messages) and ``cancelling()``; plus what
-the loop's exception handler received once the loop is closed and
-``gc.collect()`` ran.  Traces must be equal, entry for entry.
+call_soon counts turns), the current task, a label, the value seen (results;
+exceptions with their cause or context; cancel messages) and
+``cancelling()``; plus what the loop's exception handler received once the
+loop is closed and ``gc.collect()`` ran.  Traces must be equal, entry for entry.
 
 Only asyncio's own arbitrary choices are kept out of the traces: a
 TaskGroup cancels its children in set order, so programs with a TaskGroup of
@@ -101,7 +101,11 @@ class Program:
     tasks: list[Coro]
 
 
-POLICIES = ["bare", "raise", "raise", "swallow", "reraise_cancel", "uncancel"]
+#: What an operation's except clause does after logging: nothing around it (bare),
+#: re-raise, carry on, re-raise only CancelledError, uncancel and carry on, await
+#: a step and re-raise (cleanup), or raise a new error from inside the handler.
+POLICIES = ["bare", "bare", "raise", "raise", "swallow", "swallow", "reraise_cancel",
+            "reraise_cancel", "uncancel", "uncancel", "cleanup", "convert"]
 TIMEOUTS = [None, 0, -1, 10]
 
 # (kind, weight): the operations a body is made of.
@@ -362,6 +366,7 @@ _HANDLERS = {
     "raise": ["    raise"],
     "swallow": [],
     "reraise_cancel": ["    if isinstance(e, aio.CancelledError):", "        raise"],
+    "cleanup": ["    await aio.sleep(0)", "    raise"],
 }
 
 
@@ -372,6 +377,8 @@ def _op(op: Op, lb: str) -> list[str]:
     if op.policy == "uncancel":
         after = ["    if isinstance(e, aio.CancelledError):",
                  f"        log({lb!r}, aio.current_task().uncancel())"]
+    elif op.policy == "convert":
+        after = [f"    raise RuntimeError({lb!r})"]
     else:
         after = _HANDLERS[op.policy]
     return ["try:", *_indent(core), "except BaseException as e:", f"    log({lb!r}, e)", *after]
@@ -439,6 +446,11 @@ class Result:
     trace: list[tuple[Any, ...]]
     reports: list[tuple[str, ...]]
 
+    def without_context(self) -> Result:
+        """The same with every exception's ``during ...`` (its __context__) left out."""
+        trace = [(*e[:3], _no_context(e[3]), e[4]) for e in self.trace]
+        return Result(trace, sorted(tuple(map(_no_context, r)) for r in self.reports))
+
 
 class Hang(BaseException):
     """A run took longer than the watchdog allows."""
@@ -496,6 +508,15 @@ def _norm(s: str) -> str:
 _CANCELLED = re.compile(r"CancelledError\(('[^']*')?\)")
 
 
+_DURING = re.compile(r" during \w+\((?:[^()]|\([^()]*\))*\)")
+
+
+def _no_context(s: str) -> str:
+    while (t := _DURING.sub("", s)) != s:
+        s = t
+    return s
+
+
 def _classify(w: tuple[Any, ...], g: tuple[Any, ...]) -> str:
     """A short name for the way entry *g* differs from asyncio's *w*."""
     if g[1:] == w[1:]:
@@ -504,6 +525,10 @@ def _classify(w: tuple[Any, ...], g: tuple[Any, ...]) -> str:
         return f"sequence: {_norm(w[2])} {_norm(w[3])} | got {_norm(g[2])} {_norm(g[3])}"
     if g[3] == w[3]:
         return f"cancelling(): {w[4]} | got {g[4]}"
+    if _no_context(g[3]) == _no_context(w[3]):
+        kind = "different" if " during " in g[3] and " during " in w[3] else (
+            "spurious" if " during " in g[3] else "missing")
+        return f"exception context {kind}"
     if _CANCELLED.sub("C", g[3]) == _CANCELLED.sub("C", w[3]):
         wm = [m.group(1) for m in _CANCELLED.finditer(w[3])]
         gm = [m.group(1) for m in _CANCELLED.finditer(g[3])]
@@ -532,8 +557,8 @@ def compare(got: Result, want: Result) -> tuple[str, str] | None:
     if got.reports != want.reports:
         extra = sorted((Counter(got.reports) - Counter(want.reports)).elements())
         missing = sorted((Counter(want.reports) - Counter(got.reports)).elements())
-        sig = "reports: " + "; ".join(
-            [f"+{_norm(r[0])}" for r in extra] + [f"-{_norm(r[0])}" for r in missing])
+        sig = "reports: " + "; ".join(sorted(set(
+            [f"+{_norm(r[0])}" for r in extra] + [f"-{_norm(r[0])}" for r in missing])))
         lines = ["exception handler reports differ:"]
         lines += [f"+ {r}" for r in extra] + [f"- {r}" for r in missing]
         return sig, "\n".join(lines)
