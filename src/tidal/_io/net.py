@@ -13,8 +13,8 @@ import itertools
 import os
 import socket
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from tidal._io.addr import (
     HAS_IPV6,
@@ -173,6 +173,35 @@ class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
             sock = transport.get_extra_info("socket")
             logger.debug("%r connected to %s:%r: (%r, %r)", sock, host, port, transport, protocol)
         return transport, protocol
+
+    if sys.version_info < (3, 12) and not TYPE_CHECKING:
+        # 3.11's create_connection has no all_errors: asyncio's raises TypeError
+        # at the call.  A plain function handing back the coroutine above adds
+        # no frame to tracebacks; asyncio.iscoroutinefunction() still says yes
+        # (inspect's does not).  Hidden from mypy, which would see a redefinition.
+        _create_connection_any = create_connection
+
+        def create_connection(
+            self, protocol_factory: Callable[[], Any], host: Any = None, port: Any = None, *,
+            ssl: Any = None, family: int = 0, proto: int = 0, flags: int = 0, sock: Any = None,
+            local_addr: Any = None, server_hostname: str | None = None,
+            ssl_handshake_timeout: float | None = None,
+            ssl_shutdown_timeout: float | None = None,
+            happy_eyeballs_delay: float | None = None, interleave: int | None = None,
+        ) -> Coroutine[Any, Any, tuple[Any, Any]]:
+            """Connect a stream transport to *host*:*port* (or wrap *sock*)."""
+            return self._create_connection_any(
+                protocol_factory, host, port, ssl=ssl, family=family, proto=proto, flags=flags,
+                sock=sock, local_addr=local_addr, server_hostname=server_hostname,
+                ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout,
+                happy_eyeballs_delay=happy_eyeballs_delay, interleave=interleave,
+            )
+
+        from asyncio.coroutines import _is_coroutine
+
+        create_connection._is_coroutine = _is_coroutine
+        del _is_coroutine  # not an attribute of the loop class
 
     async def _create_server_getaddrinfo(self, host: Any, port: Any, family: int,
                                          flags: int) -> list[Any]:
