@@ -372,7 +372,8 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                     if waiter._log_tb:
                         _retrieved(waiter)
                     exc = exc.with_traceback(waiter._exception_tb)
-                    _finish_await(task._coro)
+                    if _finish_await(task._coro):
+                        exc = None  # the compiled Future.__await__ raises it (see there)
             elif state is _CANCELLED:
                 exc = waiter._make_cancelled_error()
                 _finish_await(task._coro)
@@ -466,7 +467,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
     del task, current, coro, waiter, exc
 
 
-def _finish_await(coro: Any) -> None:
+def _finish_await(coro: Any) -> bool:
     # Close the Future.__await__ generator the coroutine is suspended in, if
     # that is what it awaits: an exception thrown in then comes out of an
     # exhausted generator, which adds no frame, so the traceback goes from
@@ -480,17 +481,23 @@ def _finish_await(coro: Any) -> None:
         elif cls is GeneratorType:
             nxt = inner.gi_yieldfrom
         else:
-            return
+            # The compiled build's Future.__await__ is no Python generator, and
+            # a throw into it loses the exception's traceback: True tells the
+            # step to resume it instead, and its result() raises the exception.
+            return cls is _AWAIT_GEN_TYPE
         if nxt is None:
             break
         inner = nxt
     if inner.gi_code is _AWAIT_CODE if cls is GeneratorType else False:
         inner.close()
+    return False
 
 
 # None in the compiled build, whose generators are not Python generators
 # (a throw into a closed compiled generator would not raise what it throws).
 _AWAIT_CODE = getattr(Future.__await__, "__code__", None)
+#: The type of what Future.__await__ returns (a generator in the pure build).
+_AWAIT_GEN_TYPE: type = type(_Future.__await__(_Future.__new__(_Future)))
 
 
 def strip_internal_frames(exc: BaseException) -> None:
