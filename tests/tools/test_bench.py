@@ -186,3 +186,41 @@ def test_network_workload_with_client_process(name: str) -> None:
 def test_floors_run(name: str) -> None:
     result = worker.measure(name, "raw", n=150, inner=1, warmup=False)
     assert result["status"] == "ok", result
+
+
+def test_cell_with_failed_runs_is_marked() -> None:
+    # A timeout among the repetitions: the figure stands, marked with the count.
+    rts = [get_runtime("asyncio"), get_runtime("tidal")]
+    wl = registry.get_workload("call_soon")
+    cells: dict[tuple[str, str], stats.Cell] = {}
+    failed: dict[tuple[str, str], int] = {}
+    for rt, record in [
+        ("asyncio", {"status": "ok", "samples": {"time": [1.0]}}),
+        ("tidal", {"status": "ok", "samples": {"time": [0.5]}}),
+        ("asyncio", {"status": "ok", "samples": {"time": [1.0]}}),
+        ("tidal", {"status": "timeout", "reason": "no result within 60 s"}),
+        ("asyncio", {"status": "ok", "samples": {"time": [1.0]}}),
+        ("tidal", {"status": "ok", "samples": {"time": [0.5]}}),
+    ]:
+        runner.add_record(cells, failed, ("call_soon", rt), record)
+    assert failed == {("call_soon", "tidal"): 1}
+    res = report.Results(report.machine_info(rts), {"quick": True, "n": {"call_soon": 10}},
+                         rts, [wl], cells, failed)
+    assert res.failed_runs("call_soon", "tidal") == (1, 3)
+    assert res.failed_runs("call_soon", "asyncio") == (0, 3)
+    table = report.format_table(res)
+    (row,) = [line for line in table.splitlines() if line.startswith("call_soon")]
+    pm = "+-" if "+-" in row else "\N{PLUS-MINUS SIGN}"  # as the terminal can print it
+    assert row.endswith(f"  1.00 {pm}0% x1.00  0.50 {pm}0% x2.00 [1/3 failed]")
+    note = ("call_soon on tidal: 1 of 3 runs failed (no result within 60 s); "
+            "the figure is from the other 2")
+    assert note in table
+    markdown = report.format_markdown(res)
+    pm = "\N{PLUS-MINUS SIGN}"
+    assert f"| 1.00 {pm}0% x1.00 | 0.50 {pm}0% x2.00 [1/3 failed] |" in markdown
+    assert f"- {note}" in markdown
+    data = report.to_json(res)
+    (entry,) = data["workloads"]
+    assert entry["results"]["tidal"]["failed_runs"] == 1
+    assert entry["results"]["tidal"]["runs"] == 3
+    assert entry["results"]["asyncio"]["failed_runs"] == 0

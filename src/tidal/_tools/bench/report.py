@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tidal._tools.bench.registry import Metric, Runtime, Workload
@@ -38,10 +38,18 @@ class Results:
     runtimes: list[Runtime]
     workloads: list[Workload]
     cells: dict[tuple[str, str], Cell]
+    #: repetitions that ended in an error or a timeout, by (workload, runtime)
+    failed: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def cell(self, workload: str, runtime: str) -> Cell | None:
         """The cell of *workload* on *runtime*, if it was run."""
         return self.cells.get((workload, runtime))
+
+    def failed_runs(self, workload: str, runtime: str) -> tuple[int, int]:
+        """(failed, all) repetitions of a cell; a number from (0, n) is clean."""
+        cell = self.cell(workload, runtime)
+        runs = len(cell.seconds) if cell is not None else 0
+        return self.failed.get((workload, runtime), 0), runs
 
     def summary(self, workload: str, runtime: str, key: str) -> Summary | None:
         """Statistics of one metric of one cell (None unless it has samples)."""
@@ -176,6 +184,10 @@ def _cell_text(res: Results, wl: Workload, metric: Metric, rt: Runtime, spread: 
     rel = relative_speed(metric, summ.median, base.median) if base else None
     if rel is not None:
         text += f" x{rel:.2f}"
+    failed, runs = res.failed_runs(wl.name, rt.name)
+    if failed:
+        # Not a clean result: the number comes from the runs that finished.
+        text += f" [{failed}/{runs} failed]"
     return text
 
 
@@ -206,6 +218,19 @@ def _notes(res: Results) -> list[str]:
     ]
 
 
+def _failure_notes(res: Results) -> list[str]:
+    """One line per measured cell some of whose repetitions failed."""
+    lines = []
+    for (wl_name, rt_name), cell in res.cells.items():
+        failed, runs = res.failed_runs(wl_name, rt_name)
+        if cell.status != "ok" or not failed:
+            continue
+        why = "; ".join(cell.reasons) or "no reason given"
+        lines.append(f"  {wl_name} on {rt_name}: {failed} of {runs} runs failed ({why}); "
+                     f"the figure is from the other {runs - failed}")
+    return sorted(lines)
+
+
 def format_table(res: Results) -> str:
     """The plain-text table, with the notes that explain n/a and errors."""
     encoding = getattr(sys.stdout, "encoding", None) or "ascii"
@@ -228,6 +253,9 @@ def format_table(res: Results) -> str:
     notes = _notes(res)
     if notes:
         text += "\n\nnot measured:\n" + "\n".join(notes)
+    partial = _failure_notes(res)
+    if partial:
+        text += "\n\n[k/n failed]: measured, but k of the n runs failed:\n" + "\n".join(partial)
     return text
 
 
@@ -237,6 +265,10 @@ def format_markdown(res: Results) -> str:
     align = ["---", "---"] + ["--:"] * (len(header) - 2)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
+    partial = _failure_notes(res)
+    if partial:
+        lines += ["", "[k/n failed]: measured, but k of the n runs failed:", ""]
+        lines += [f"- {line.strip()}" for line in partial]
     return "\n".join(lines)
 
 
@@ -251,6 +283,7 @@ def to_json(res: Results) -> dict[str, Any]:
             if cell is None:
                 continue
             entry = cell.to_json()
+            entry["failed_runs"], entry["runs"] = res.failed_runs(wl.name, name)
             entry["stats"] = {}
             for metric in wl.metrics:
                 summ = res.summary(wl.name, name, metric.key)

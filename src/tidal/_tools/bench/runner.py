@@ -27,7 +27,7 @@ from tidal._tools.bench.report import (
 )
 from tidal._tools.bench.stats import Cell, summarize
 
-__all__ = ("bench_main", "plan", "run_one", "select_runtimes", "select_workloads")
+__all__ = ("add_record", "bench_main", "plan", "run_one", "select_runtimes", "select_workloads")
 
 _WORKER = str(Path(worker.__file__).resolve())
 FULL_REPEAT, FULL_INNER = 5, 3
@@ -122,6 +122,16 @@ def run_one(wl: Workload, runtime: str, n: int, inner: int, timeout: float) -> d
     return {"status": "error", "reason": reason}
 
 
+def add_record(
+    cells: dict[tuple[str, str], Cell], failed: dict[tuple[str, str], int],
+    key: tuple[str, str], record: dict[str, Any], seconds: float = 0.0,
+) -> None:
+    """Merge one run's record into its cell, counting the run if it failed."""
+    cells.setdefault(key, Cell()).add(record, seconds)
+    if record.get("status") in ("error", "timeout"):
+        failed[key] = failed.get(key, 0) + 1
+
+
 class Progress:
     """A progress bar on a terminal; one plain line per measurement otherwise."""
 
@@ -211,6 +221,7 @@ def bench_main(options: argparse.Namespace) -> int:
     )
 
     cells: dict[tuple[str, str], Cell] = {}
+    failed: dict[tuple[str, str], int] = {}
     steps = list(plan(workloads, runtimes, repeat))
     progress = Progress(len(steps), sys.stderr)
     for wl, rt_name in steps:
@@ -219,13 +230,13 @@ def bench_main(options: argparse.Namespace) -> int:
         timeout = min(wl.timeout, _QUICK_TIMEOUT) if quick else wl.timeout
         began = time.monotonic()
         record = run_one(wl, rt_name, sizes[wl.name], inner, timeout)
-        cells.setdefault((wl.name, rt_name), Cell()).add(record, time.monotonic() - began)
+        add_record(cells, failed, (wl.name, rt_name), record, time.monotonic() - began)
         progress.finish(label, record, wl.metrics[0].unit)
     progress.close()
     machine["load_average_end"] = list(os.getloadavg())
     machine["seconds"] = round(time.monotonic() - progress.started, 1)
 
-    results = Results(machine, settings, runtimes, workloads, cells)
+    results = Results(machine, settings, runtimes, workloads, cells, failed)
     print(
         "median of all samples; \N{PLUS-MINUS SIGN}: half the min-max range; "
         "xN: speed relative to asyncio (higher is faster); floor: no event loop at all\n"
