@@ -217,3 +217,21 @@ def test_the_loop_method() -> None:
 
     tidal.run(main())
     assert [r.ended for _, r in reports.seen] == [False, True]
+
+
+def test_the_test_loop_waiting_in_real_time_is_not_a_step() -> None:
+    # tidal.testing's loop polls through its own poller (a subclass's poll()).
+    from tidal import testing
+
+    reports = Reports()
+
+    async def main() -> None:
+        watch_blocking(0.05, callback=reports)
+        await asyncio.sleep(0.3)
+
+    loop = testing.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert reports.seen == []

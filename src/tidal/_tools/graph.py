@@ -82,7 +82,11 @@ _ANY_GENERATOR = _ASYNC_FLAGS | _CO_GENERATOR | _CO_ITERABLE_COROUTINE
 
 #: Generators of tidal's own plumbing: asyncio's counterparts are C objects
 #: that end a stack, so these end it too.
-_HIDDEN_CODES = {Future.__await__.__code__, _yield_once.__code__}
+_HIDDEN_CODES = {
+    code
+    for code in (getattr(Future.__await__, "__code__", None), _yield_once.__code__)
+    if code is not None  # a compiled build's Future.__await__ has no code object
+}
 #: Wrappers that expose nothing of the async generator or coroutine they
 #: drive (``__anext__()``, ``anext(agen, default)``, ``coro.__await__()``);
 #: the stack goes on through the object they reference.

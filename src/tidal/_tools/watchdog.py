@@ -10,9 +10,10 @@ callback (called in the watchdog's thread).
 How it knows, at no cost to the loop: one daemon thread samples every
 thread's stack (``sys._current_frames()``) a few times per threshold.  A
 loop runs each ready item by calling its ``_run()`` from ``_run_once()`` (as
-asyncio's loop does); the ``_run`` frame just above the innermost
-``_run_once`` frame *is* the step in progress, and a Python frame object
-stays the same object for as long as that call lasts.  The same frame seen
+asyncio's loop does); the frame just above the innermost ``_run_once``
+frame, unless it is the loop's own housekeeping (polling, I/O events), *is*
+the step in progress, and a Python frame object stays the same object for
+as long as that call lasts.  The same frame seen
 for longer than the threshold is a step holding the loop.  The loop itself
 does nothing more per step or per turn; the price is the sampling thread's
 few microseconds per sample (and a GIL hand-over when the loop is busy).
@@ -27,7 +28,9 @@ in the report).
 from __future__ import annotations
 
 import asyncio.base_events
+import asyncio.selector_events
 import logging
+import selectors
 import sys
 import threading
 import time
@@ -38,6 +41,8 @@ from types import FrameType
 from typing import Any
 
 from tidal._core import _aio
+from tidal._core import loop as _loop_module
+from tidal._core import poller as _poller_module
 from tidal._core.loop import BaseEventLoop
 from tidal._core.tasks import _INTERNAL_CODES
 
@@ -52,6 +57,18 @@ _RUN_CODES = {
     BaseEventLoop._run_ready_debug.__code__,
     asyncio.base_events.BaseEventLoop._run_once.__code__,  # type: ignore[attr-defined]
 }
+#: Where a loop's own housekeeping runs (polling, timers, I/O events): a call
+#: from _run_once into these files is not a step.  Anything else is: the
+#: item's _run(), or, when that is compiled code, the callback or coroutine it calls.
+_HOUSEKEEPING = {
+    module.__file__
+    for module in (
+        _loop_module, _poller_module, asyncio.base_events, asyncio.selector_events, selectors,
+    )
+}
+#: ...and the calls by these names, wherever a loop subclass defines them
+#: (the test loop's poller, say).
+_HOUSEKEEPING_NAMES = frozenset({"poll", "select", "_process_events"})
 #: Frames left out of a report's stack: the loop's and tidal's plumbing.
 _PLUMBING = {asyncio.events.Handle._run.__code__}
 _MAX_DEPTH = 500
@@ -255,7 +272,11 @@ def _find_step(top: FrameType) -> tuple[FrameType | None, FrameType | None]:
         if frame is None:
             break
         if frame.f_code in _RUN_CODES:
-            if above is not None and above.f_code.co_name == "_run":
+            if (
+                above is not None
+                and above.f_code.co_filename not in _HOUSEKEEPING
+                and above.f_code.co_name not in _HOUSEKEEPING_NAMES
+            ):
                 return frame, above
             return None, None  # polling, timers, I/O events: not a step
         above = frame
