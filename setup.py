@@ -48,6 +48,11 @@ def _compile() -> bool:
     if os.environ.get("TIDAL_PURE", "") not in ("", "0"):
         _say("TIDAL_PURE is set: building the pure-Python package")
         return False
+    if sys.version_info < (3, 12):
+        # There typing.Generic is a Python class: mypyc gives Task (a Generic) a
+        # weak-reference slot that its deallocator never clears (mypyc#1102).
+        _say("Python 3.11: building the pure-Python package")
+        return False
     if not _has_compiler():
         _say("no C compiler found: building the pure-Python package")
         return False

@@ -313,7 +313,9 @@ class BaseEventLoop(AbstractEventLoop):
         fut._source_traceback = None
         return fut
 
-    def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
+    def create_task(  # type: ignore[override]  # 3.13 typeshed: **kwargs
+        self, coro: Any, *, name: Any = None, context: Any = None
+    ) -> Any:
         """Schedule *coro* as a Task (through the task factory, if one is set)."""
         if self._closed:
             raise RuntimeError("Event loop is closed")
