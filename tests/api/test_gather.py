@@ -494,3 +494,27 @@ def test_gather_outside_running_loop(aio: ModuleType, loop: Any) -> None:
     outer = aio.gather(value(aio, 1), value(aio, 2))
     assert outer.get_loop() is loop
     assert loop.run_until_complete(outer) == [1, 2]
+
+
+def test_gathering_future_is_an_asyncio_future(aio: ModuleType, loop: Any) -> None:
+    async def main() -> tuple[bool, str, list[int]]:
+        outer = aio.gather(aio.sleep(0, 1), aio.sleep(0, 2))
+        checks = (isinstance(outer, asyncio.Future), type(outer).__name__)
+        return (*checks, await outer)
+
+    assert loop.run_until_complete(main()) == (True, "_GatheringFuture", [1, 2])
+
+
+def test_gather_uses_its_direct_child_records() -> None:
+    # tidal-only: the fast path (a record in the child's callback list, not a
+    # bound method in a Handle) must stay in use; type() checks, not __class__.
+    from tidal._api.gather import _ChildDone
+
+    async def main() -> bool:
+        child_task = tidal.ensure_future(tidal.sleep(0))
+        outer = tidal.gather(child_task)
+        direct = type(child_task._cbs[0]) is _ChildDone
+        await outer
+        return direct
+
+    assert tidal.run(main())

@@ -57,7 +57,7 @@ class DoneNotice:
 
 def listen(func: Callable[[Any, Any], None], owner: Any, future: Any) -> None:
     """Arrange for ``func(owner, future)`` to run, through the loop, once *future* is done."""
-    cls = future.__class__
+    cls = type(future)
     if (cls is Task or cls is Future) and future._state is _PENDING:
         add_entry(future, DoneNotice(func, owner, future))
     else:
@@ -75,7 +75,7 @@ def add_entry(future: Future, entry: Any) -> None:
 
 def unlisten(func: Callable[[Any, Any], None], owner: Any, future: Any) -> None:
     """Undo :func:`listen` (does nothing if the callback already ran or was queued)."""
-    cls = future.__class__
+    cls = type(future)
     if cls is Task or cls is Future:
         callbacks = future._cbs
         if callbacks:

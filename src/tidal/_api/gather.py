@@ -19,6 +19,7 @@ version's differences (3.12+ completes already-done children synchronously).
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from asyncio import CancelledError
 from types import CoroutineType
@@ -37,6 +38,9 @@ __all__ = ("gather", "shield")
 _DONE_CHILDREN_AT_ONCE = sys.version_info >= (3, 12)
 
 
+_AIO_FUTURE: type = asyncio.Future
+
+
 class _GatheringFuture(Future):
     """The future ``gather`` returns: cancelling it cancels the children.
 
@@ -48,6 +52,12 @@ class _GatheringFuture(Future):
         "_children", "_cancel_requested", "_nfuts", "_nfinished",
         "_return_exceptions", "_fast", "_done_first",
     )
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # type: ignore[override]
+        # asyncio's _GatheringFuture is an asyncio.Future: so is this one
+        # to isinstance() (see Future.__class__); reprs use type().
+        return _AIO_FUTURE
 
     def __init__(self, children: list[Any], *, loop: Any) -> None:
         assert loop is not None
@@ -118,7 +128,7 @@ class _GatheringFuture(Future):
 
 def _outcome(fut: Any) -> Any:
     # One entry of a return_exceptions=True result list.
-    cls = fut.__class__
+    cls = type(fut)
     if cls is Task or cls is Future:
         state = fut._state
         if state is _FINISHED and fut._exception is None:
@@ -199,7 +209,7 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
         for arg in coros_or_futures:
             if seen is None and outer is not None:
                 # The hot paths: a plain tidal task/future, or a coroutine.
-                cls = arg.__class__
+                cls = type(arg)
                 if cls is Task or cls is Future:
                     if arg._loop is not loop:
                         raise ValueError(
@@ -219,7 +229,7 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
                 if fut is not None:
                     nfuts += 1
                     children.append(fut)
-                    cls = fut.__class__
+                    cls = type(fut)
                     if (cls is Task or cls is Future) and fut._state is _PENDING:
                         # add_entry(fut, _ChildDone(outer, fut)), inlined:
                         # two calls less per child is ~5% of a gather.
@@ -269,7 +279,7 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
 
 def _attach(outer: _GatheringFuture, fut: Any) -> None:
     # Hook *fut* up to *outer* (any future, in any state).
-    cls = fut.__class__
+    cls = type(fut)
     if cls is Task or cls is Future:
         if fut._state is _PENDING:
             add_entry(fut, _ChildDone(outer, fut))
