@@ -235,3 +235,14 @@ def test_the_test_loop_waiting_in_real_time_is_not_a_step() -> None:
     finally:
         loop.close()
     assert reports.seen == []
+
+
+def test_run_takes_a_watchdog(caplog: Any) -> None:
+    async def main() -> float | None:
+        render(0.2)  # blocks the loop, as in the tests above
+        await tidal.sleep(0.05)
+        return watchdog.watching(tidal.get_running_loop())
+
+    with caplog.at_level("WARNING", logger="tidal"):
+        assert tidal.run(main(), watchdog=0.05) == 0.05
+    assert "held the loop" in caplog.text

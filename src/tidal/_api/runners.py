@@ -54,14 +54,20 @@ class Runner:
 
     __slots__ = (
         "_state", "_debug", "_loop_factory", "_loop", "_context", "_interrupt_count",
-        "_set_event_loop",
+        "_set_event_loop", "_watchdog",
     )
 
     def __init__(
-        self, *, debug: bool | None = None, loop_factory: Callable[[], Any] | None = None
+        self,
+        *,
+        debug: bool | None = None,
+        loop_factory: Callable[[], Any] | None = None,
+        watchdog: float | None = None,
     ) -> None:
         self._state = _CREATED
         self._debug = debug
+        # tidal's extension: report steps that block the loop longer than this.
+        self._watchdog = watchdog
         self._loop_factory = loop_factory
         self._loop: Any = None
         self._context: contextvars.Context | None = None
@@ -160,6 +166,10 @@ class Runner:
             self._loop = self._loop_factory()
         if self._debug is not None:
             self._loop.set_debug(self._debug)
+        if self._watchdog is not None:
+            from tidal._tools.watchdog import watch_blocking
+
+            watch_blocking(self._watchdog, loop=self._loop)
         self._context = contextvars.copy_context()
         self._state = _INITIALIZED
 
@@ -192,18 +202,21 @@ def run(
     *,
     debug: bool | None = None,
     loop_factory: Callable[[], Any] | None = None,
+    watchdog: float | None = None,
 ) -> _T:
     """Run the coroutine *main* in a new event loop and return its result.
 
     The loop (a tidal loop unless *loop_factory* says otherwise) is closed
     afterwards, once remaining tasks are cancelled and async generators and
     the default executor are shut down.  It cannot be called while another
-    loop runs in this thread.
+    loop runs in this thread.  *watchdog* (tidal's own): report, while it
+    happens, any step that holds the loop longer than that many seconds
+    (see ``tidal.watch_blocking``).
     """
     if _aio.get_running_loop_or_none() is not None:
         # Fail fast, with a short traceback.
         raise RuntimeError("asyncio.run() cannot be called from a running event loop")
-    with Runner(debug=debug, loop_factory=loop_factory) as runner:
+    with Runner(debug=debug, loop_factory=loop_factory, watchdog=watchdog) as runner:
         return runner.run(main)
 
 
