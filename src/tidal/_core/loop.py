@@ -64,6 +64,9 @@ _THREADSAFE_BATCH = 512
 _THREADSAFE_BACKLOG = 4 * _THREADSAFE_BATCH
 _get_ident = threading.get_ident
 _sleep = time.sleep
+#: Set by tidal._tools.trace while it traces: runs each turn's ready items in
+#: place of the plain loop.  Loops read it with their debug flag (``_slow_turn``).
+_trace_runner: Callable[[Any], None] | None = None
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -142,6 +145,8 @@ class BaseEventLoop(AbstractEventLoop):
         self._polling = False
         self._thread_id: int | None = None
         self._debug = False
+        #: debug mode or tracing: the one flag the plain turn checks (see _run_once).
+        self._slow_turn = False
         self._clock_resolution = time.get_clock_info("monotonic").resolution
         self._exception_handler: Callable[..., object] | None = None
         self._task_factory: Callable[..., Any] | None = None
@@ -395,9 +400,15 @@ class BaseEventLoop(AbstractEventLoop):
                 timer._scheduled = False
                 ready.append(timer)
 
-        if self._debug:
-            self._run_ready_debug()
-            return
+        if self._slow_turn:
+            runner = _trace_runner
+            if runner is not None:
+                runner(self)
+                return
+            if self._debug:
+                self._run_ready_debug()
+                return
+            self._slow_turn = False  # tracing has stopped
         popleft = ready.popleft
         for _ in range(len(ready)):
             popleft()._run()
@@ -671,6 +682,7 @@ class BaseEventLoop(AbstractEventLoop):
     def set_debug(self, enabled: bool) -> None:
         """Turn debug mode on or off (slow-callback warnings, thread checks...)."""
         self._debug = enabled
+        self._slow_turn = enabled or _trace_runner is not None
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
 
