@@ -175,6 +175,7 @@ N = passed + failed + errors + skipped.
     python conformance/run.py --only test_tasks    # some modules (no docs update)
     python conformance/run.py --subset ci          # CI: bounded time, no docs update
     python conformance/run.py --src DIR            # test the tidal package in DIR/tidal
+    python conformance/run.py --excluded           # run what is excluded, with the reasons
 
 ## How tidal is put in asyncio's place
 
@@ -189,23 +190,26 @@ N = passed + failed + errors + skipped.
   (`TidalFutureTests`, `Tidal_Task_Future_Tests`, ...); per-selector loop
   classes get a class whose loop is `tidal.new_event_loop()`
   (`TidalEventLoopTests`, ...); classes that build asyncio's `BaseEventLoop` with
-  a mocked selector get a tidal-loop version; `new_test_loop()` gives a
-  virtual-time tidal loop (`conformance/_testloop.py`).  See
-  `conformance/targets.py`.
+  a mocked selector get a tidal-loop version (for `TidalBaseEventLoopTests`
+  one that ignores the mocks the tests assign to `_process_events` and
+  `_write_to_self`: abstract in asyncio's bare loop, working methods in
+  tidal's); `new_test_loop()` gives a virtual-time tidal loop
+  (`conformance/_testloop.py`).  See `conformance/targets.py`.
 * Every test records which event loops ran in it; a test that ran asyncio's
   own loop is never counted as a pass (it is listed as a failure).
 
 ## What is excluded
 
-`conformance/exclusions.toml` names every module, class and test left out, with
-its reason: asyncio's own C/Python implementations (their tidal
-instantiation runs instead), asyncio's per-selector loops (the same tests run
-on tidal's loop), tests that drive asyncio's private internals (mocked
-`base_events.socket`, `loop._accept_connection`, `sslproto.SSLProtocol`,
-child watchers...), Windows and the proactor.  The *excluded* column counts
-those, including the asyncio copies of each mixin.  No test is excluded
-because tidal fails it: `conformance/scan_internals.py` lists tests that touch
-private names, for review.
+`conformance/exclusions.toml` names every module, class and test left out,
+each with its reason.  An entry stays only if its tests cannot apply to
+another implementation of asyncio's API: asyncio's own C/Python copies of a
+mixin whose tidal instantiation runs, per-loop copies of tests that run on
+tidal's loop, asyncio's private classes driven directly, child watchers,
+Windows, and single tests that patch asyncio's modules or need its private
+loop internals.  No test is excluded because tidal fails it; `python
+conformance/run.py --excluded` runs them all on tidal and prints each outcome
+next to its reason.  The *excluded* column counts the excluded tests of the
+modules that run.
 
 ## Reading the numbers
 
