@@ -10,6 +10,7 @@ aio = asyncio  # the module the program is written against; run() sets it
 T = {}  # tasks by name
 E = []  # events
 Q = []  # queues
+L = []  # locks and semaphores
 F = []  # bare futures
 TRACE = []  # (turn, task, label, value, cancelling())
 REPORTS = []  # what the loop's exception handler received
@@ -31,7 +32,7 @@ def show(v):
         if v.__cause__ is not None:
             return f'{s} from {show(v.__cause__)}'
         if v.__context__ is not None and not v.__suppress_context__:
-            return f'{s} during {show(v.__context__)}'  # as a traceback would chain them
+            return f'{s} {{during {show(v.__context__)}}}'  # as a traceback chains them
         return s
     if isinstance(v, (set, frozenset)):  # asyncio.wait(): sorted, with outcomes
         return '{' + ', '.join(sorted(map(show_fut, v))) + '}'
@@ -146,7 +147,7 @@ async def settle():
         state = 'cancelled' if t.cancelled() else 'done' if t.done() else 'pending'
         log('final', (name, state, t.cancelling()))
     TURN[1] = False
-    T.clear(), E.clear(), Q.clear(), F.clear()
+    T.clear(), E.clear(), Q.clear(), F.clear(), L.clear()
 
 
 def run(mode):

@@ -3,9 +3,10 @@
 A program is a pure function of its seed: ``generate(seed)`` builds a small
 tree (top-level tasks, nested coroutines, TaskGroups, timeouts) of operations
 -- sleep(0) steps, cancel() with and without a message, uncancel, shield,
-gather, wait, wait_for, as_completed, Event, Queue, bare futures, raising,
-catching CancelledError and carrying on or re-raising -- and ``script()``
-renders it as plain Python that runs on its own::
+gather, wait, wait_for, as_completed, Event, Queue, Lock/Semaphore, bare
+futures, raising, catching CancelledError and carrying on, re-raising or
+raising anew -- and ``script()`` renders it as plain Python that runs on its
+own::
 
     python prog.py c     # stock asyncio (the oracle)
     python prog.py a     # tidal's API on tidal's loop (aio = tidal, tidal.run)
@@ -99,6 +100,7 @@ class Program:
     queues: list[int]  # maxsize of each queue
     futures: int
     tasks: list[Coro]
+    locks: list[str] = field(default_factory=list)  # Lock() or Semaphore(n)
 
 
 #: What an operation's except clause does after logging: nothing around it (bare),
@@ -115,7 +117,7 @@ WEIGHTS = [
     ("ev_clear", 1), ("q_get", 3), ("q_put", 2), ("q_get_nowait", 1), ("q_put_nowait", 2),
     ("q_task_done", 1), ("q_join", 1), ("f_result", 2), ("f_exception", 2), ("f_cancel", 2),
     ("uncancel", 3), ("cancelling", 2), ("self_cancel", 2), ("raise", 3), ("spawn", 3),
-    ("tg", 4), ("timeout", 5), ("reschedule", 4),
+    ("tg", 4), ("timeout", 5), ("reschedule", 4), ("lock", 3), ("locked", 1),
 ]
 
 
@@ -144,12 +146,14 @@ class _Gen:
         self.nev = r.choice([0, 1, 1, 2])
         self.queues = [r.choice([0, 0, 1]) for _ in range(r.choice([0, 0, 1]))]
         self.nfut = r.choice([0, 0, 1, 2])
+        self.locks = [r.choice(["Lock()", "Semaphore(1)", "Semaphore(2)"])
+                      for _ in range(r.choice([0, 0, 1]))]
         # t0 is "main's body": a task too, so settle() can cancel it when it blocks.
         tasks = [
             self.coro(f"t{i}", _Scope(f"t{i}", i + 1, 0), r.randint(1, 6 if i == 0 else 5))
             for i in range(self.ntasks + 1)
         ]
-        return Program(self.seed, self.nev, self.queues, self.nfut, tasks)
+        return Program(self.seed, self.nev, self.queues, self.nfut, tasks, self.locks)
 
     def coro(self, name: str, sc: _Scope, n: int) -> Coro:
         return Coro(name, self.body(sc, n), self.r.random() < 0.2)
@@ -258,6 +262,14 @@ class _Gen:
             inner = _Scope(sc.owner, sc.min_ref, sc.depth, sc.blocks + 1, [*sc.cms, cm], sc.local)
             body = self.body(inner, r.randint(0, 3))
             return Op(kind, arg=(cm, how, r.choice(TIMEOUTS)), body=body)
+        if kind == "lock":
+            if not self.locks or sc.blocks >= 2:
+                return None
+            inner = _Scope(sc.owner, sc.min_ref, sc.depth, sc.blocks + 1, sc.cms, sc.local)
+            i = r.randrange(len(self.locks))
+            return Op(kind, arg=i, body=self.body(inner, r.randint(0, 3)))
+        if kind == "locked":
+            return Op(kind, arg=r.randrange(len(self.locks))) if self.locks else None
         if kind == "reschedule":
             if not sc.cms:
                 return None
@@ -355,6 +367,11 @@ def _core(op: Op, lb: str) -> list[str]:
                 f"log({lb!r}, {cm}.expired())"]
     if k == "reschedule":
         return [f"{a[0]}.reschedule({_when(a[1])})"]
+    if k == "lock":
+        return [f"async with L[{a}]:", *_indent(_body(op.body, lb) or ["pass"]),
+                f"log({lb!r}, 'unlocked')"]
+    if k == "locked":
+        return [f"log({lb!r}, L[{a}].locked())"]
     raise AssertionError(k)
 
 
@@ -426,6 +443,8 @@ def render(p: Program) -> str:
         out.append(f"    Q.extend([{', '.join(f'aio.Queue({m})' for m in p.queues)}])")
     if p.futures:
         out.append(f"    F.extend(loop.create_future() for _ in range({p.futures}))")
+    if p.locks:
+        out.append(f"    L.extend([{', '.join('aio.' + k for k in p.locks)}])")
     out += [f"    T[{c.name!r}] = aio.create_task({c.name}(), name={c.name!r})" for c in p.tasks]
     out.append("    await settle()")
     return "\n".join(out) + "\n"
@@ -447,7 +466,7 @@ class Result:
     reports: list[tuple[str, ...]]
 
     def without_context(self) -> Result:
-        """The same with every exception's ``during ...`` (its __context__) left out."""
+        """The same with every exception's ``{during ...}`` (its __context__) left out."""
         trace = [(*e[:3], _no_context(e[3]), e[4]) for e in self.trace]
         return Result(trace, sorted(tuple(map(_no_context, r)) for r in self.reports))
 
@@ -508,7 +527,7 @@ def _norm(s: str) -> str:
 _CANCELLED = re.compile(r"CancelledError\(('[^']*')?\)")
 
 
-_DURING = re.compile(r" during \w+\((?:[^()]|\([^()]*\))*\)")
+_DURING = re.compile(r" \{during [^{}]*\}")  # the innermost context of an exception
 
 
 def _no_context(s: str) -> str:
@@ -526,8 +545,8 @@ def _classify(w: tuple[Any, ...], g: tuple[Any, ...]) -> str:
     if g[3] == w[3]:
         return f"cancelling(): {w[4]} | got {g[4]}"
     if _no_context(g[3]) == _no_context(w[3]):
-        kind = "different" if " during " in g[3] and " during " in w[3] else (
-            "spurious" if " during " in g[3] else "missing")
+        kind = "different" if "{during " in g[3] and "{during " in w[3] else (
+            "spurious" if "{during " in g[3] else "missing")
         return f"exception context {kind}"
     if _CANCELLED.sub("C", g[3]) == _CANCELLED.sub("C", w[3]):
         wm = [m.group(1) for m in _CANCELLED.finditer(w[3])]
@@ -633,7 +652,7 @@ def _candidates(p: Program) -> Iterator[Program]:
     for li in range(n):
         for j, op in enumerate(_op_lists(p)[li]):
             edits = []
-            if op.kind in ("tg", "timeout"):
+            if op.kind in ("tg", "timeout", "lock"):
                 edits.append(lambda ops, j=j: ops.__setitem__(slice(j, j + 1), ops[j].body))
             for ti, t in enumerate(op.targets):
                 if len(op.targets) > 1:
@@ -664,10 +683,11 @@ def _candidates(p: Program) -> Iterator[Program]:
             q = copy.deepcopy(p)
             setattr(q, attr, 0)
             yield q
-    if p.queues and "Q[" not in text:
-        q = copy.deepcopy(p)
-        q.queues = []
-        yield q
+    for attr, used in (("queues", "Q["), ("locks", "L[")):
+        if getattr(p, attr) and used not in text:
+            q = copy.deepcopy(p)
+            setattr(q, attr, [])
+            yield q
 
 
 def shrink(d: Divergence, budget: int = 1500) -> Divergence:
