@@ -97,6 +97,9 @@ if TYPE_CHECKING:
         future_discard_from_awaited_by as future_discard_from_awaited_by,
     )
     from tidal._tools.graph import print_call_graph as print_call_graph
+    from tidal._tools.trace import start_trace as start_trace
+    from tidal._tools.trace import stop_trace as stop_trace
+    from tidal._tools.trace import tracing as tracing
     from tidal._tools.watchdog import BlockingReport as BlockingReport
     from tidal._tools.watchdog import watch_blocking as watch_blocking
 
@@ -110,14 +113,17 @@ _GRAPH_NAMES = (
 
 #: The blocking-call watchdog (tidal._tools.watchdog), imported on first use too.
 _WATCHDOG_NAMES = ("BlockingReport", "watch_blocking")
+#: Trace recording (tidal._tools.trace), imported on first use too.
+_TRACE_NAMES = ("start_trace", "stop_trace", "tracing")
 
 
 def __getattr__(name: str) -> object:
-    if name in _GRAPH_NAMES or name in _WATCHDOG_NAMES:
+    if name in _GRAPH_NAMES or name in _WATCHDOG_NAMES or name in _TRACE_NAMES:
         import importlib
 
         module = importlib.import_module(
-            "tidal._tools.graph" if name in _GRAPH_NAMES else "tidal._tools.watchdog"
+            "tidal._tools.graph" if name in _GRAPH_NAMES
+            else "tidal._tools.trace" if name in _TRACE_NAMES else "tidal._tools.watchdog"
         )
         value = getattr(module, name)
         globals()[name] = value
@@ -135,7 +141,7 @@ __all__ = [
     "ensure_future", "get_event_loop", "get_running_loop",
     "install", "iscoroutine", "isfuture", "new_event_loop", "set_event_loop", "sleep",
     "wrap_future", *_api_names(),
-    *_GRAPH_NAMES, *_WATCHDOG_NAMES,
+    *_GRAPH_NAMES, *_WATCHDOG_NAMES, *_TRACE_NAMES,
 ]
 
 # ``python -m tidal ps/pstree PID``: a handler for one real-time signal, if

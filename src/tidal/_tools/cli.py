@@ -1,9 +1,11 @@
-"""The ``tidal`` command line: ``run``, ``bench``, ``ps``, ``pstree``, ``--version``."""
+"""The ``tidal`` command line: ``run``, ``bench``, ``ps``, ``pstree``, ``trace``, ``--version``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from functools import partial
 
 __all__ = ("build_parser", "main")
 
@@ -34,6 +36,16 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         "loop (as TIDAL_WATCHDOG=SECONDS, which child processes inherit; docs/debugging.md)",
     )
     run.add_argument(
+        "--trace", metavar="FILE",
+        help="record a trace of the program's tasks, callbacks, I/O and GC and write it to "
+        "FILE at exit (Chrome trace-event JSON: open it in ui.perfetto.dev; "
+        "summary: tidal trace summary FILE; docs/debugging.md)",
+    )
+    run.add_argument(
+        "--trace-buffer", metavar="N", type=int,
+        help="keep at most the last N trace events (default 200000)",
+    )
+    run.add_argument(
         "-m", dest="module", metavar="MODULE",
         help="run library module MODULE as a script, as python -m does",
     )
@@ -47,7 +59,7 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
 def _run_parser() -> argparse.ArgumentParser:
     run = argparse.ArgumentParser(
         prog="tidal run", description=_RUN_DESCRIPTION,
-        usage="tidal run [--debug] [--watchdog[=SECONDS]] "
+        usage="tidal run [--debug] [--watchdog[=SECONDS]] [--trace FILE [--trace-buffer N]] "
         "(script.py | DIR | app.zip | -m MODULE) [args ...]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -118,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     from tidal._tools.inspect_cli import add_commands
 
     add_commands(commands)  # ps, pstree
+
+    trace = commands.add_parser(
+        "trace", help="read a trace written by tidal run --trace",
+        description="Read a trace written by tidal run --trace or tidal.start_trace().",
+    )
+    trace_commands = trace.add_subparsers(dest="trace_command", metavar="SUBCOMMAND")
+    summary = trace_commands.add_parser(
+        "summary", help="the top tasks by time held (their steps) and by time waited",
+        description="Print the top tasks by time held (the sum of their steps) and by "
+        "time waited (between steps), with what they mostly waited on.",
+    )
+    summary.add_argument("file", metavar="FILE", help="the trace (JSON)")
+    summary.add_argument("--top", type=int, default=10, metavar="N", help="rows per table")
     return parser
 
 
@@ -125,6 +150,7 @@ def _run_command(args: list[str]) -> int:
     from tidal._tools import launch
 
     debug = False
+    trace: list[str | int | None] = [None, None]  # FILE, buffer
     i = 0
     while i < len(args):
         arg = args[i]
@@ -140,12 +166,27 @@ def _run_command(args: list[str]) -> int:
             error = _start_watchdog(arg.partition("=")[2] or "0.1")
             if error is not None:
                 return _run_error(error)
+        elif arg.partition("=")[0] in ("--trace", "--trace-buffer"):
+            option, equals, value = arg.partition("=")
+            if not equals:
+                if i + 1 == len(args):
+                    return _run_error(f"argument {option}: expected a value")
+                i += 1
+                value = args[i]
+            if option == "--trace":
+                trace[0] = value
+            elif not value.isdigit() or int(value) <= 0:
+                return _run_error(
+                    f"argument --trace-buffer: expected a positive count, got {value!r}"
+                )
+            else:
+                trace[1] = int(value)
         elif arg == "-m":
             if i + 1 == len(args):
                 return _run_error("argument -m: expected a module name")
-            return launch.run_module(args[i + 1], args[i + 2:], debug=debug)
+            return _traced(trace, partial(launch.run_module, args[i + 1], args[i + 2:], debug))
         elif arg.startswith("-m"):  # "-mpkg.mod", as python accepts it
-            return launch.run_module(arg[2:], args[i + 1:], debug=debug)
+            return _traced(trace, partial(launch.run_module, arg[2:], args[i + 1:], debug))
         elif arg.startswith("-") and arg != "-":
             return _run_error(f"unknown option {arg!r}")
         else:
@@ -153,7 +194,23 @@ def _run_command(args: list[str]) -> int:
         i += 1
     if i == len(args):
         return _run_error("a script, a folder, a zip file or -m MODULE is required")
-    return launch.run_script(args[i], args[i + 1:], debug=debug)
+    return _traced(trace, partial(launch.run_script, args[i], args[i + 1:], debug))
+
+
+def _traced(trace: list[str | int | None], run: Callable[[], int]) -> int:
+    # --trace: record while the program runs, write the file however it ends.
+    path, buffer = trace
+    if path is None:
+        return run()
+    from tidal._tools.trace import DEFAULT_BUFFER, start_trace, stop_trace
+
+    start_trace(str(path), buffer=buffer if isinstance(buffer, int) else DEFAULT_BUFFER)
+    try:
+        return run()
+    finally:
+        written = stop_trace()
+        if written is not None:
+            print(f"tidal run: trace written to {written}", file=sys.stderr)
 
 
 def _start_watchdog(value: str) -> str | None:
@@ -190,6 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         from tidal._tools.bench.runner import bench_main
 
         return bench_main(options)
+    if options.command == "trace":
+        if options.trace_command != "summary":
+            print("tidal trace: error: a subcommand is required: summary", file=sys.stderr)
+            return 2
+        from tidal._tools.trace_summary import summary_main
+
+        return summary_main(options.file, options.top, sys.stdout, sys.stderr)
     if options.command in ("ps", "pstree"):
         from tidal._tools.inspect_cli import run
 
