@@ -258,17 +258,18 @@ def _item_name(item: Any) -> str:
 
 
 def _describe_wait(task: Any) -> tuple[str, dict[str, str]]:
-    # At park time: the innermost coroutine of the task's await chain and the
-    # future it awaits say what the task waits for.  A few attribute reads.
+    # At park time: the task's await chain (innermost coroutine first that
+    # says what it is) and the future it awaits.  A few attribute reads.
     waiter = task._fut_waiter
-    inner = ""
+    chain: list[str] = []
     obj = task._coro
     for _ in range(100):
         code = getattr(obj, "cr_code", None)
         if code is None:
             break  # a future's __await__, or an awaitable of another kind
-        inner = code.co_qualname
+        chain.append(code.co_qualname)
         obj = getattr(obj, "cr_await", None)
+    inner = chain[-1] if chain else ""
     if waiter is None:
         return "wait: yield", {"in": inner}
     args = {"in": inner, "future": type(waiter).__name__}
@@ -276,18 +277,28 @@ def _describe_wait(task: Any) -> tuple[str, dict[str, str]]:
         return f"wait: task {_task_name(waiter)}", args
     if type(waiter).__name__ == "_GatheringFuture":
         return "wait: gather", args
-    head, _, tail = inner.rpartition(".")
-    if tail == "sleep":
-        return "wait: sleep", args
-    cls = head.partition(".")[0]
-    kind = _WAIT_KINDS.get(cls)
-    if kind is not None:
-        return f"wait: {kind}", args
-    if tail.startswith("sock_") or tail in ("drain", "_wait_for_data", "_drain_helper"):
-        return "wait: socket", args
-    if tail == "to_thread" or _from_thread_pool(waiter):
+    for name in reversed(chain):
+        kind = _wait_kind(name)
+        if kind is not None:
+            args["in"] = name
+            return f"wait: {kind}", args
+    if _from_thread_pool(waiter):
         return "wait: thread-pool call", args
     return "wait: future", args
+
+
+def _wait_kind(qualname: str) -> str | None:
+    head, _, tail = qualname.rpartition(".")
+    if tail == "sleep":
+        return "sleep"
+    kind = _WAIT_KINDS.get(head.partition(".")[0])
+    if kind is not None:
+        return kind
+    if tail.startswith("sock_") or tail in ("drain", "_drain_helper", "_wait_for_data"):
+        return "socket"
+    if tail == "to_thread":
+        return "thread-pool call"
+    return None
 
 
 def _from_thread_pool(waiter: Any) -> bool:
