@@ -727,8 +727,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="0:1000", help="a range lo:hi, or one seed")
     ap.add_argument("--mode", default="ab", help="a (tidal API), b (asyncio API on tidal), ab")
-    ap.add_argument("--show", action="store_true", help="print the first seed's program, run it")
+    ap.add_argument("--show", action="store_true",
+                    help="print the first seed's whole script, and a minimized one if it diverges")
     ap.add_argument("--no-shrink", action="store_true", help="do not minimize the programs")
+    ap.add_argument("--out", help="write each class's minimized script to this directory")
     args = ap.parse_args(argv)
     seeds = _seeds(args.seeds)
     if args.show:
@@ -736,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
         print(script(p))
         for d in check(p, args.mode):
             print(f"\n### mode {d.mode}: {d.signature}\n{d.diff}")
+            if not args.no_shrink:
+                print(f"\n### minimized:\n{script(shrink(d).program)}")
         return 0
     classes: dict[tuple[str, str], list[Divergence]] = {}
     for start in range(seeds.start, seeds.stop, 1000):
@@ -750,7 +754,12 @@ def main(argv: list[str] | None = None) -> int:
         best = min(ds[:20], key=lambda d: len(render(d.program)))
         if not args.no_shrink:
             best = shrink(best)
-        print(f"--- minimized from seed {best.seed} ---\n{render(best.program)}\n{best.diff}")
+        print(f"--- minimized from seed {best.seed} (runs with fuzz_prelude.py in front; "
+              f"--out DIR writes the whole script) ---\n{render(best.program)}\n{best.diff}")
+        if args.out:
+            path = Path(args.out) / f"mode{mode}_seed{best.seed}.py"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"# {sig}\n" + script(best.program))
     return 1 if total else 0
 
 

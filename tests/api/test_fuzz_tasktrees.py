@@ -55,7 +55,8 @@ def test_task_trees_behave_as_on_asyncio(start: int) -> None:
         pytest.fail(
             f"{len(found)} divergent runs in seeds {seeds.start}:{seeds.stop}, "
             f"{len(seen)} classes:\n" + "\n".join(f"  mode {m}: {s}" for m, s in seen)
-            + f"\n\nseed {first.seed}, mode {first.mode}, minimized:\n"
+            + f"\n\nseed {first.seed}, mode {first.mode}, minimized (the whole script: "
+            f"python tests/api/fuzz_support.py --show --seeds {first.seed}):\n"
             + fz.render(first.program) + "\n" + first.diff,
             pytrace=False,
         )
