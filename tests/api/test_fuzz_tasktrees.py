@@ -2,19 +2,22 @@
 
 Every seed is a program (``fuzz_support.generate``) of tasks that sleep,
 cancel, uncancel, shield, gather, wait, time out, use TaskGroups, Events,
-Queues and futures.  Each runs on stock asyncio (the oracle), with tidal's
-API on tidal's loop (a) and with asyncio's API on tidal's loop (b); the
-traces and the exception handler's reports must be the same.
+Queues, locks and futures.  Each runs on stock asyncio (the oracle), with
+tidal's API on tidal's loop (a) and with asyncio's API on tidal's loop (b);
+the traces and the exception handler's reports must be the same.
 
 A failure prints the seed, a minimized program and the first difference;
-``python tests/api/fuzz_support.py --seeds N`` reproduces it, and the program
-it prints runs on its own (``python prog.py a|b|c``).
+``python tests/api/fuzz_support.py --seeds N`` reproduces it, and
+``--show --seeds N`` prints a script that runs on its own
+(``python prog.py a|b|c``).  One known class, reported and not yet fixed in
+src/tidal, makes a chunk xfail as long as it is the only one found.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import fuzz_support as fz
 import pytest
@@ -22,7 +25,6 @@ import pytest
 #: 1000 programs per Python, each run three ways, in four chunks.
 SEEDS = 1000
 CHUNK = 250
-
 
 
 def _only_context(d: fz.Divergence) -> bool:
@@ -96,8 +98,8 @@ def test_a_divergence_is_reported_with_its_class() -> None:
     assert swapped is not None and swapped[0].startswith("sequence: ")
 
 
-def test_the_printed_program_runs_on_its_own(tmp_path: pytest.TempPathFactory) -> None:
-    path = tmp_path / "prog.py"  # type: ignore[operator]
+def test_the_printed_program_runs_on_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "prog.py"
     path.write_text(fz.script(fz.generate(3)))
     out = {
         mode: subprocess.run(
