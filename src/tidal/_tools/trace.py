@@ -258,8 +258,9 @@ def _item_name(item: Any) -> str:
 
 
 def _describe_wait(task: Any) -> tuple[str, dict[str, str]]:
-    # At park time: the task's await chain (innermost coroutine first that
-    # says what it is) and the future it awaits.  A few attribute reads.
+    # At park time: the task's await chain (the outermost coroutine that says
+    # what it is: Queue.join, not the Event.wait inside it) and the future
+    # it awaits.  A few attribute reads.
     waiter = task._fut_waiter
     chain: list[str] = []
     obj = task._coro
@@ -277,7 +278,7 @@ def _describe_wait(task: Any) -> tuple[str, dict[str, str]]:
         return f"wait: task {_task_name(waiter)}", args
     if type(waiter).__name__ == "_GatheringFuture":
         return "wait: gather", args
-    for name in reversed(chain):
+    for name in chain:
         kind = _wait_kind(name)
         if kind is not None:
             args["in"] = name
