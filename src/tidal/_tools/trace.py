@@ -45,7 +45,7 @@ from tidal._tools import watchdog as _watchdog
 
 __all__ = ("DEFAULT_BUFFER", "start_trace", "stop_trace", "tracing")
 
-#: Events kept by default (about 150 bytes each while recording).
+#: Events kept by default (about 200 bytes each while recording).
 DEFAULT_BUFFER = 200_000
 _LOOP_TID_BASE = 1_000_000
 _GC_TID = 2_000_000
