@@ -307,3 +307,27 @@ def test_summary_of_a_bad_file(tmp_path: Path) -> None:
     message = r"^.*bad\.json: not a trace-event file \(no traceEvents list\)$"
     with pytest.raises(ValueError, match=message):
         summarize(str(bad), io.StringIO())
+
+
+def test_the_watchdog_still_names_the_task(tmp_path: Path) -> None:
+    from tidal._tools.watchdog import BlockingReport, watch_blocking
+
+    reports: list[BlockingReport] = []
+    blocked = threading.Event()
+
+    def report(r: BlockingReport) -> None:
+        reports.append(r)
+        blocked.set()
+
+    async def main() -> None:
+        await asyncio.sleep(0)
+        blocked.wait(5)  # until reported: the step holds the loop
+
+    watch_blocking(0.02, callback=report)
+    try:
+        with tidal.tracing(tmp_path / "out.json"):
+            tidal.run(main())
+    finally:
+        watch_blocking(None)
+    assert reports and reports[0].what.startswith("task 'Task-")
+    assert any("blocked.wait(5)" in (frame.line or "") for frame in reports[0].stack)

@@ -27,6 +27,7 @@ out.json`` (``trace_summary.py``) prints the top tasks by time held and waited.
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import threading
@@ -72,7 +73,7 @@ class _Tracer:
         self.origin = _now()
         #: id(task) -> [weakref, tid, label, parked at or None, wait name, wait args].
         self.tasks: dict[int, list[Any]] = {}
-        self.next_tid = 1
+        self.tids = itertools.count(1)  # next() is atomic: loops in other threads share it
         self.loops: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self.loop_names: dict[int, str] = {}  # kept out of the ring buffer
         #: id(handle) -> slice name for I/O and threadsafe handles not yet run.
@@ -85,8 +86,7 @@ class _Tracer:
         info = self.tasks.get(key)
         if info is not None and info[0]() is task:
             return info
-        tid = self.next_tid
-        self.next_tid = tid + 1
+        tid = next(self.tids)
         tasks = self.tasks
 
         def forget(_ref: Any, key: int = key) -> None:
@@ -169,8 +169,9 @@ def _unpatch_loop(loop: Any) -> None:
         loop.__dict__.pop(name, None)
 
 
-def _run_traced(loop: Any) -> None:
+def _run_traced(self: Any) -> None:
     """Run this turn's ready items as the loop does, recording each (loop._trace_runner)."""
+    loop = self  # "self": the watchdog finds the loop of a step by that name, as in _run_once
     ready = loop._ready
     tracer = _active[0]
     if tracer is None:  # stopped from another thread during this turn
