@@ -413,3 +413,30 @@ def test_foreign_future_repr_names_task_wakeup(dropin: Any) -> None:
         return text
 
     assert dropin(main()) == "<Future pending cb=[Task.task_wakeup()]>"
+
+
+def test_no_exception_context_leaks_through_a_foreign_future(dropin: Any) -> None:
+    # A task woken by a failed asyncio Future raises a new exception after
+    # catching the first: its __context__ is the caught one, not a stale one.
+    async def main() -> tuple[str, str]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        foreign: asyncio.Future[None] = asyncio.Future()
+
+        async def waiter() -> None:
+            try:
+                await foreign
+            except KeyError:
+                pass
+            raise ValueError("after")
+
+        task = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0)
+        foreign.set_exception(KeyError("first"))
+        try:
+            await task
+        except ValueError as exc:
+            fut.cancel()
+            return repr(exc), repr(exc.__context__)
+        return "", ""
+
+    assert dropin(main()) == ("ValueError('after')", "None")

@@ -209,13 +209,17 @@ class Task(Future, Generic[_T]):
         # The generic path, for futures that are not tidal's: the outcome is
         # read here, so _step() must not read the waiter again.
         self._fut_waiter = None
+        error: BaseException | None = None
         try:
             future.result()
         except BaseException as exc:
             strip_internal_frames(exc)
-            _step(self, exc)
-        else:
-            _step(self, None)
+            error = exc
+        # Stepped outside the except block: a coroutine run while that
+        # exception is being handled would get it as the __context__ of the
+        # next exception it raises (asyncio's C Task has no such block).
+        _step(self, error)
+        del error  # its traceback may hold this frame
 
     def _eager_start(self) -> None:
         loop = self._loop
