@@ -342,3 +342,29 @@ def test_no_fd_leak_over_loop_lifecycle(aio: ModuleType) -> None:
         lp.run_until_complete(aio.sleep(0))
         lp.close()
     assert count() == before
+
+
+def test_selector_event_loop_takes_a_selector(aio: ModuleType) -> None:
+    import selectors
+    import socket
+
+    selector = selectors.PollSelector()
+    loop = aio.SelectorEventLoop(selector)
+    try:
+        a, b = socket.socketpair()
+        got: list[bytes] = []
+
+        def readable() -> None:
+            got.append(a.recv(10))
+            loop.stop()
+
+        loop.add_reader(a, readable)
+        loop.call_soon(b.send, b"hi")
+        loop.run_forever()
+        loop.remove_reader(a)
+        assert got == [b"hi"]
+        assert any(key.fileobj in (a, a.fileno()) for key in selector.get_map().values()) is False
+        a.close()
+        b.close()
+    finally:
+        loop.close()

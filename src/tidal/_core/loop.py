@@ -51,7 +51,7 @@ from tidal._core.bridge import shutdown_executor, wrap_future
 from tidal._core.errors import asyncio_logger, call_handler, log_context
 from tidal._core.futures import _PENDING, _Future, failure
 from tidal._core.handles import Handle, TimerHandle, _Handle, _TimerHandle
-from tidal._core.poller import Poller, fileobj_to_fd
+from tidal._core.poller import EpollPoller, Poller, SelectorPoller, fileobj_to_fd
 from tidal._core.tasks import _Task
 
 #: Longest single wait in the poller, as asyncio (some kernels reject more).
@@ -126,9 +126,13 @@ def _format_handle(handle: Any) -> str:
 
 
 class BaseEventLoop(AbstractEventLoop):
-    """tidal's loop core; I/O layers add their methods on top of it."""
+    """tidal's loop core; I/O layers add their methods on top of it.
 
-    def __init__(self) -> None:
+    *selector* (a ``selectors.BaseSelector``, as asyncio's SelectorEventLoop
+    takes) makes the loop poll through it instead of tidal's own epoll poller.
+    """
+
+    def __init__(self, selector: Any = None) -> None:
         self._ready: deque[Any] = deque()
         #: The same deque, under a name foreign code will not collide with;
         #: futures look for it to know they may append to it directly.
@@ -158,7 +162,9 @@ class BaseEventLoop(AbstractEventLoop):
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth: int | None = None
         self.slow_callback_duration = 0.1
-        self._poller = Poller()
+        self._poller: EpollPoller | SelectorPoller = (
+            Poller() if selector is None else SelectorPoller(selector)
+        )
         self._fds: dict[int, _FdEntry] = {}
         self._wakeup_r, self._wakeup_w = self._make_wakeup_fds()
         self._poller.register(self._wakeup_r, self._poller.IN)

@@ -64,8 +64,10 @@ class SelectorPoller:
     readable: int = selectors.EVENT_READ
     writable: int = selectors.EVENT_WRITE
 
-    def __init__(self) -> None:
-        self._selector: selectors.BaseSelector = selectors.DefaultSelector()
+    def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
+        self._selector: selectors.BaseSelector = (
+            selectors.DefaultSelector() if selector is None else selector
+        )
 
     def fileno(self) -> int:
         """The selector's fd, or -1 where it has none."""

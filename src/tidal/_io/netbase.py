@@ -29,8 +29,8 @@ _CHECK_NEW_TRANSPORT_FD = sys.version_info >= (3, 12)
 class NetBase(BaseEventLoop):
     """Transport factories and the fd -> transport table."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, selector: Any = None) -> None:
+        super().__init__(selector)
         self._transports: dict[int, weakref.ref[Any]] = {}
         # Listening Unix sockets to unlink on close (3.13): sock -> inode.
         self._unix_server_sockets: dict[Any, int] = {}

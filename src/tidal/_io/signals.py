@@ -53,8 +53,8 @@ def _clear_wakeup_fd() -> None:
 class SignalMixin(BaseEventLoop):
     """Unix signal handlers on the loop: add_signal_handler, remove_signal_handler."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, selector: Any = None) -> None:
+        super().__init__(selector)
         self._signal_handlers: dict[int, Handle] = {}
         self._signal_rfd = -1
         self._signal_wfd = -1

@@ -111,8 +111,8 @@ def _check_text_args(bufsize: int, text: Any, encoding: Any, errors: Any) -> Non
 class SubprocessMixin(BaseEventLoop):
     """Subprocess transports: subprocess_exec and subprocess_shell."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, selector: Any = None) -> None:
+        super().__init__(selector)
         #: pidfd -> the transport whose child it watches; closed with the loop.
         self._child_pidfds: dict[int, _UnixSubprocessTransport] = {}
 
