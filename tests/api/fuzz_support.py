@@ -465,11 +465,6 @@ class Result:
     trace: list[tuple[Any, ...]]
     reports: list[tuple[str, ...]]
 
-    def without_context(self) -> Result:
-        """The same with every exception's ``{during ...}`` (its __context__) left out."""
-        trace = [(*e[:3], _no_context(e[3]), e[4]) for e in self.trace]
-        return Result(trace, sorted(tuple(map(_no_context, r)) for r in self.reports))
-
 
 class Hang(BaseException):
     """A run took longer than the watchdog allows."""

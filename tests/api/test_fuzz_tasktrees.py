@@ -9,8 +9,7 @@ the traces and the exception handler's reports must be the same.
 A failure prints the seed, a minimized program and the first difference;
 ``python tests/api/fuzz_support.py --seeds N`` reproduces it, and
 ``--show --seeds N`` prints a script that runs on its own
-(``python prog.py a|b|c``).  One known class, reported and not yet fixed in
-src/tidal, makes a chunk xfail as long as it is the only one found.
+(``python prog.py a|b|c``).
 """
 
 from __future__ import annotations
@@ -27,30 +26,12 @@ SEEDS = 1000
 CHUNK = 250
 
 
-def _only_context(d: fz.Divergence) -> bool:
-    """True if *d* is the known mode-b class: the same run but for __context__."""
-    if d.mode != "b":
-        return False
-    res = fz.run_program(d.program, "cb")
-    return fz.compare(res["b"].without_context(), res["c"].without_context()) is None
-
-
-#: Known and reported, to be fixed in src/tidal/_core/tasks.py: Task._wakeup (the
-#: path for futures that are not tidal's, i.e. asyncio's own in mode b) calls
-#: _step() inside its ``except BaseException as exc`` block, so the coroutine
-#: runs while exc is being handled and the next exception it raises gets exc
-#: as __context__ (asyncio's C Task: None).
-CONTEXT_LEAK = "tidal Task._wakeup resumes the coroutine inside an except block (__context__)"
-
-
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("start", range(0, SEEDS, CHUNK))
 def test_task_trees_behave_as_on_asyncio(start: int) -> None:
     seeds = range(start, start + CHUNK)
     ran, found = fz.fuzz(seeds)
     assert ran == CHUNK
-    if found and all(_only_context(d) for d in found):
-        pytest.xfail(f"{len(found)} programs (seed {found[0].seed}...): {CONTEXT_LEAK}")
     if found:
         seen = sorted({(d.mode, d.signature) for d in found})
         first = fz.shrink(found[0], budget=300)
