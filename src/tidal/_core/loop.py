@@ -20,7 +20,7 @@ the loop is, or is about to be, blocked in the poller.  The loop sets
 the writer sees the flag.  Each turn moves at most ``_THREADSAFE_BATCH`` of
 those calls onto the ready queue, so under a flood from other threads timers
 and I/O still get a turn every batch; and a thread that is more than
-``_THREADSAFE_BACKLOG`` calls ahead gives the GIL away on each call (asyncio's
+``_THREADSAFE_BACKLOG`` calls ahead gives the GIL away every 256 calls (asyncio's
 threads do so anyway, in the self-pipe write every call makes; tidal's
 writes nothing while the loop is busy, so a flood could starve the loop of
 the GIL itself).  Called from the loop's own thread it is call_soon(), order
@@ -39,7 +39,6 @@ import threading
 import time
 import warnings
 import weakref
-from asyncio import AbstractEventLoop
 from asyncio import base_events as _aio_base_events
 from asyncio import coroutines as _coroutines_module
 from collections import deque
@@ -47,10 +46,10 @@ from collections.abc import Callable
 from typing import Any
 
 from tidal._core import _aio
-from tidal._core.bridge import shutdown_executor, wrap_future
 from tidal._core.errors import asyncio_logger, call_handler, log_context
 from tidal._core.futures import _PENDING, _Future, failure
 from tidal._core.handles import Handle, TimerHandle, _Handle, _TimerHandle
+from tidal._core.loopservices import LoopServices
 from tidal._core.poller import EpollPoller, Poller, SelectorPoller, fileobj_to_fd
 from tidal._core.tasks import _Task
 
@@ -60,7 +59,7 @@ _MIN_SCHEDULED_TIMER_HANDLES = 100
 _MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
 #: Most calls from other threads moved onto the ready queue per turn.
 _THREADSAFE_BATCH = 512
-#: Backlog past which a calling thread gives the GIL away on every call.
+#: Backlog past which a calling thread gives the GIL away (every 256th call).
 _THREADSAFE_BACKLOG = 4 * _THREADSAFE_BATCH
 _get_ident = threading.get_ident
 _sleep = time.sleep
@@ -125,7 +124,7 @@ def _format_handle(handle: Any) -> str:
     return str(handle)
 
 
-class BaseEventLoop(AbstractEventLoop):
+class BaseEventLoop(LoopServices):
     """tidal's loop core; I/O layers add their methods on top of it.
 
     *selector* (a ``selectors.BaseSelector``, as asyncio's SelectorEventLoop
@@ -251,8 +250,11 @@ class BaseEventLoop(AbstractEventLoop):
         else:
             threadsafe = self._threadsafe
             threadsafe.append(handle)
-            if len(threadsafe) > _THREADSAFE_BACKLOG:
-                # The loop is far behind: let it have the GIL (see the module docstring).
+            backlog = len(threadsafe)
+            if backlog > _THREADSAFE_BACKLOG and not backlog & 0xFF:
+                # The loop is far behind: let it have the GIL, once every 256
+                # calls (a switch per call would halve the calling thread's
+                # throughput; see the module docstring).
                 _sleep(0)
         if self._polling:
             self._write_to_self()
@@ -733,77 +735,6 @@ class BaseEventLoop(AbstractEventLoop):
             raise TypeError(f"coroutines cannot be used with {method}()")
         if not callable(callback):
             raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
-
-    # -- async generators -----------------------------------------------------
-
-    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
-        self._asyncgens.discard(agen)
-        if not self.is_closed():
-            self.call_soon_threadsafe(self.create_task, agen.aclose())
-
-    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
-        if self._asyncgens_shutdown_called:
-            warnings.warn(
-                f"asynchronous generator {agen!r} was scheduled after "
-                f"loop.shutdown_asyncgens() call",
-                ResourceWarning, source=self,
-            )
-        self._asyncgens.add(agen)
-
-    async def shutdown_asyncgens(self) -> None:
-        """Close every async generator still open on this loop."""
-        self._asyncgens_shutdown_called = True
-        if not len(self._asyncgens):
-            return
-        agens = list(self._asyncgens)
-        self._asyncgens.clear()
-        tasks = [self.create_task(agen.aclose()) for agen in agens]
-        for task, agen in zip(tasks, agens, strict=True):
-            try:
-                await task
-            except Exception as exc:
-                self.call_exception_handler({
-                    "message": "an error occurred during closing of asynchronous "
-                    f"generator {agen!r}",
-                    "exception": exc,
-                    "asyncgen": agen,
-                })
-
-    # -- executor -------------------------------------------------------------
-
-    def run_in_executor(  # type: ignore[override]
-        self, executor: Any, func: Callable[..., Any], *args: Any
-    ) -> Any:
-        """Run ``func(*args)`` in *executor* (default: a thread pool); return a future."""
-        self._check_closed()
-        if self._debug:
-            self._check_callback(func, "run_in_executor")
-        if executor is None:
-            executor = self._default_executor
-            if self._executor_shutdown_called:
-                raise RuntimeError("Executor shutdown has been called")
-            if executor is None:
-                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
-                self._default_executor = executor
-        return wrap_future(executor.submit(func, *args), loop=self)
-
-    def set_default_executor(self, executor: Any) -> None:
-        """Use *executor* (a ThreadPoolExecutor) for run_in_executor(None, ...)."""
-        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
-            raise TypeError("executor must be ThreadPoolExecutor instance")
-        self._default_executor = executor
-
-    if sys.version_info >= (3, 12):
-
-        async def shutdown_default_executor(self, timeout: float | None = None) -> None:
-            """Shut the default executor down, waiting for its threads (up to *timeout*)."""
-            await shutdown_executor(self, timeout)
-
-    else:  # 3.11's takes no timeout
-
-        async def shutdown_default_executor(self) -> None:
-            """Shut the default executor down, waiting for its threads."""
-            await shutdown_executor(self, None)
 
     # -- sockets needed by the core --------------------------------------------
 

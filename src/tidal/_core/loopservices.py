@@ -1,0 +1,105 @@
+"""The loop's services beside its turn: async-generator hooks and the default executor.
+
+A base class of the core loop (``loop.BaseEventLoop``), kept apart so the
+loop module holds the turn itself: scheduling, running, I/O registration.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sys
+import warnings
+import weakref
+from asyncio import AbstractEventLoop
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tidal._core.bridge import shutdown_executor, wrap_future
+
+
+class LoopServices(AbstractEventLoop):
+    """Async-generator finalization and the default executor, on the loop's state."""
+
+    # Set by BaseEventLoop.__init__.
+    _asyncgens: weakref.WeakSet[Any]
+    _asyncgens_shutdown_called: bool
+    _default_executor: concurrent.futures.ThreadPoolExecutor | None
+    _executor_shutdown_called: bool
+    _debug: bool
+
+    if TYPE_CHECKING:  # BaseEventLoop's
+
+        def _check_closed(self) -> None: ...
+
+        def _check_callback(self, callback: Any, method: str) -> None: ...
+
+    # -- async generators -----------------------------------------------------
+
+    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(
+                f"asynchronous generator {agen!r} was scheduled after "
+                f"loop.shutdown_asyncgens() call",
+                ResourceWarning, source=self,
+            )
+        self._asyncgens.add(agen)
+
+    async def shutdown_asyncgens(self) -> None:
+        """Close every async generator still open on this loop."""
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        agens = list(self._asyncgens)
+        self._asyncgens.clear()
+        tasks = [self.create_task(agen.aclose()) for agen in agens]
+        for task, agen in zip(tasks, agens, strict=True):
+            try:
+                await task
+            except Exception as exc:
+                self.call_exception_handler({
+                    "message": "an error occurred during closing of asynchronous "
+                    f"generator {agen!r}",
+                    "exception": exc,
+                    "asyncgen": agen,
+                })
+
+    # -- executor -------------------------------------------------------------
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., Any], *args: Any
+    ) -> Any:
+        """Run ``func(*args)`` in *executor* (default: a thread pool); return a future."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            if self._executor_shutdown_called:
+                raise RuntimeError("Executor shutdown has been called")
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                self._default_executor = executor
+        return wrap_future(executor.submit(func, *args), loop=self)
+
+    def set_default_executor(self, executor: Any) -> None:
+        """Use *executor* (a ThreadPoolExecutor) for run_in_executor(None, ...)."""
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor instance")
+        self._default_executor = executor
+
+    if sys.version_info >= (3, 12):
+
+        async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+            """Shut the default executor down, waiting for its threads (up to *timeout*)."""
+            await shutdown_executor(self, timeout)
+
+    else:  # 3.11's takes no timeout
+
+        async def shutdown_default_executor(self) -> None:
+            """Shut the default executor down, waiting for its threads."""
+            await shutdown_executor(self, None)
