@@ -12,7 +12,6 @@ loop_factory=tidal.new_event_loop)``) and on asyncio's own loop.
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from types import ModuleType
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 import tidal
+from loop_support import current_loop
 
 IMPLS = {"tidal": tidal, "asyncio": asyncio}
 
@@ -34,15 +34,7 @@ def aio(request: pytest.FixtureRequest) -> ModuleType:
 @pytest.fixture
 def loop(aio: ModuleType) -> Iterator[Any]:
     """A new event loop of the module under test, set as current, closed afterwards."""
-    lp = aio.new_event_loop()
-    aio.set_event_loop(lp)
-    yield lp
-    if not lp.is_closed():
-        if not lp.is_running():
-            lp.run_until_complete(lp.shutdown_asyncgens())
-        lp.close()
-    aio.set_event_loop(None)
-    gc.collect()
+    yield from current_loop(aio, aio.new_event_loop())
 
 
 @pytest.fixture(params=["tidal", "asyncio"])

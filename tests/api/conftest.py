@@ -14,7 +14,6 @@ asyncio's own loop on real time, so the timings those tests use stay short.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 
 import tidal
 import tidal.testing
+from loop_support import current_loop
 
 
 @pytest.fixture
@@ -32,11 +32,4 @@ def virtual_loop(aio: ModuleType) -> Iterator[Any]:
         lp = tidal.testing.new_event_loop(clock=tidal.testing.VirtualClock())
     else:
         lp = aio.new_event_loop()
-    aio.set_event_loop(lp)
-    yield lp
-    if not lp.is_closed():
-        if not lp.is_running():
-            lp.run_until_complete(lp.shutdown_asyncgens())
-        lp.close()
-    aio.set_event_loop(None)
-    gc.collect()
+    yield from current_loop(aio, lp)

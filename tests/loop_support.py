@@ -1,0 +1,20 @@
+"""The loop fixtures' common part (tests/conftest.py, tests/api/conftest.py)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+
+def current_loop(aio: ModuleType, lp: Any) -> Iterator[Any]:
+    """Set *lp* as *aio*'s current loop for a fixture's test; close it afterwards."""
+    aio.set_event_loop(lp)
+    yield lp
+    if not lp.is_closed():
+        if not lp.is_running():
+            lp.run_until_complete(lp.shutdown_asyncgens())
+        lp.close()
+    aio.set_event_loop(None)
+    gc.collect()
