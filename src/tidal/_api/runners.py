@@ -102,6 +102,10 @@ class Runner:
             if self._set_event_loop:
                 set_event_loop(None)
             loop.close()
+            if self._watchdog is not None:
+                from tidal._tools.watchdog import watch_blocking
+
+                watch_blocking(None, loop=loop)  # its sampler stops with it
             self._loop = None
             self._state = _CLOSED
 

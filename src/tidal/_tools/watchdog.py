@@ -120,7 +120,9 @@ _default: list[tuple[float, Callback | None] | None] = [None]
 _per_loop: weakref.WeakKeyDictionary[Any, tuple[float, Callback | None] | None] = (
     weakref.WeakKeyDictionary()
 )
-_thread: list[threading.Thread | None] = [None]
+# The sampler thread and the event that stops it: a stopped sampler must not
+# report into a setting made after it was stopped.
+_thread: list[tuple[threading.Thread, threading.Event] | None] = [None]
 
 
 def watch_blocking(
@@ -137,22 +139,42 @@ def watch_blocking(
     warning on the ``tidal`` logger and passed to *callback*, called in the
     watchdog's thread, first while the step still blocks (with the loop
     thread's stack), then when it ends (with how long it held the loop).
+    When nothing is watched any more, the sampler thread delivers the end
+    reports it owes and exits before this returns.
     """
     if threshold is not None and not threshold > 0:
         raise ValueError(f"threshold must be a positive number of seconds, not {threshold!r}")
     setting = None if threshold is None else (float(threshold), callback)
+    stopped: threading.Thread | None = None
     with _lock:
         if loop is None:
             _default[0] = setting
         else:
             _per_loop[loop] = setting
-        thread = _thread[0]
-        if thread is None or not thread.is_alive():
-            if setting is None:
-                return
-            thread = threading.Thread(target=_sample_forever, name="tidal-watchdog", daemon=True)
-            _thread[0] = thread
-            thread.start()
+        running = _thread[0]
+        if running is not None and not running[0].is_alive():
+            running = _thread[0] = None
+        if running is None:
+            if _thresholds():
+                stop = threading.Event()
+                thread = threading.Thread(
+                    target=_sample_forever, args=(stop,), name="tidal-watchdog", daemon=True,
+                )
+                _thread[0] = (thread, stop)
+                thread.start()
+        elif not _thresholds():
+            # Nothing is watched any more: the sampler delivers the end reports
+            # it owes and exits before this returns.
+            _thread[0] = None
+            running[1].set()
+            stopped = running[0]
+    if stopped is not None and stopped is not threading.current_thread():
+        stopped.join()
+
+
+def _thresholds() -> list[float]:
+    # Under _lock.
+    return [s[0] for s in (_default[0], *_per_loop.values()) if s is not None]
 
 
 def watching(loop: Any = None) -> float | None:
@@ -192,14 +214,14 @@ class _Step:
         return (self.before + self.first) / 2
 
 
-def _sample_forever() -> None:
+def _sample_forever(stop: threading.Event) -> None:
     me = threading.get_ident()
     steps: dict[int, _Step] = {}
     previous = time.monotonic()
     while True:
         with _lock:
-            thresholds = [s[0] for s in (_default[0], *_per_loop.values()) if s is not None]
-            if not thresholds:
+            thresholds = [] if stop.is_set() else _thresholds()
+            if not thresholds and _thread[0] is not None and _thread[0][1] is stop:
                 _thread[0] = None  # a new setting starts a new thread
         if not thresholds:
             # Steps reported as blocking get their end report, as of the last
@@ -215,7 +237,8 @@ def _sample_forever() -> None:
             interval = min(max(shortest / 20, 0.001), 0.05)
         else:
             interval = min(max(shortest / 4, 0.001), 0.25)
-        time.sleep(interval)
+        if stop.wait(interval):
+            continue
         now = time.monotonic()
         try:
             _sample(me, steps, previous, now)
