@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
-from tidal._tools.bench import registry, report, runner, stats, worker
+from tidal._tools.bench import compiled, registry, report, runner, stats, wl_frameworks, worker
 from tidal._tools.bench.registry import REQ_PER_S, US_PER_OP, all_workloads, get_runtime
 
 
 def test_quick_only_one_workload_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
+        # --no-compiled: building the compiled columns takes minutes.
         [sys.executable, "-m", "tidal", "bench", "--quick", "--only", "call_soon",
-         "--json", str(out)],
+         "--no-compiled", "--json", str(out)],
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
@@ -224,3 +225,204 @@ def test_cell_with_failed_runs_is_marked() -> None:
     assert entry["results"]["tidal"]["failed_runs"] == 1
     assert entry["results"]["tidal"]["runs"] == 3
     assert entry["results"]["asyncio"]["failed_runs"] == 0
+
+
+# --- the compiled columns (the build itself is too slow for a test: its pieces are tested)
+
+
+def test_compiled_runtimes_are_selected_by_default_and_can_be_left_out() -> None:
+    names = [rt.name for rt in registry.RUNTIMES]
+    assert "tidal-compiled" in names and "tidal-loop-compiled" in names
+    assert get_runtime("tidal-compiled").label == "tidal (compiled)"
+    assert get_runtime("tidal-loop-compiled").api == "asyncio"
+    run, skipped = runner.select_runtimes(None)
+    assert {rt.name for rt in run + skipped} >= {"tidal-compiled", "tidal-loop-compiled"}
+    run, skipped = runner.select_runtimes(None, compiled=False)
+    assert not any(rt.compiled for rt in run + skipped)
+    run, skipped = runner.select_runtimes(["tidal-compiled"], compiled=False)
+    assert [rt.name for rt in run + skipped] == ["asyncio", "tidal-compiled"]
+
+
+def test_compiled_build_unavailable_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = get_runtime("tidal-compiled")
+    if sys.version_info < (3, 12):
+        assert not rt.available()
+        assert "3.12" in rt.unavailable_reason()
+        _, skipped = runner.select_runtimes(["tidal-compiled"])
+        assert [r.name for r in skipped] == ["tidal-compiled"]
+        return
+    monkeypatch.setattr(compiled, "_compiler", lambda: None)
+    assert compiled.unavailable_reason() == "no C compiler found"
+    assert not rt.available() and rt.unavailable_reason() == "no C compiler found"
+    monkeypatch.setattr(compiled, "source_root", lambda: None)
+    assert "not run from a checkout" in str(compiled.unavailable_reason())
+
+
+def _fake_tree(root: Path) -> Path:
+    for name, text in [("setup.py", "x = 1\n"), ("pyproject.toml", "[project]\n"),
+                       ("src/tidal/__init__.py", "a = 1\n"), ("src/tidal/_core/m.py", "b = 2\n")]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_source_hash_follows_the_build_inputs(tmp_path: Path) -> None:
+    root = _fake_tree(tmp_path)
+    first = compiled.source_hash(root)
+    assert first == compiled.source_hash(root)
+    (root / "src/tidal/__pycache__").mkdir()
+    (root / "src/tidal/__pycache__/m.pyc").write_bytes(b"junk")
+    assert compiled.source_hash(root) == first  # not an input
+    (root / "src/tidal/_core/m.py").write_text("b = 3\n")
+    assert compiled.source_hash(root) != first
+    (root / "src/tidal/_core/m.py").write_text("b = 2\n")
+    (root / "setup.py").write_text("x = 2\n")
+    assert compiled.source_hash(root) != first
+
+
+def test_build_dir_is_per_interpreter_and_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = _fake_tree(tmp_path / "tree")
+    monkeypatch.setenv("TIDAL_BENCH_CACHE", str(tmp_path / "cache"))
+    where = compiled.build_dir(root)
+    assert where.parent == tmp_path / "cache"
+    assert where.name.endswith(compiled.source_hash(root))
+    monkeypatch.delenv("TIDAL_BENCH_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compiled.cache_root() == tmp_path / "xdg" / "tidal-bench"
+
+
+def test_cached_build_is_reused_without_building(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import sysconfig
+
+    root = _fake_tree(tmp_path / "tree")
+    monkeypatch.setenv("TIDAL_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(compiled, "source_root", lambda: root)
+    monkeypatch.setattr(compiled, "unavailable_reason", lambda: None)
+
+    def no_build(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("built although the cache has the build")
+
+    monkeypatch.setattr(compiled.subprocess, "run", no_build)
+    target = compiled.build_dir(root)
+    core = target / compiled.SITE / "tidal" / "_core"
+    core.mkdir(parents=True)
+    (core / ("tasks" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))).write_bytes(b"")
+    (target / "BUILD-OK").write_text("tidal.whl\n")
+    out = io.StringIO()
+    result = compiled.ensure_build(out)
+    assert result.site == target / compiled.SITE
+    assert "cached in" in out.getvalue() and str(target) in out.getvalue()
+
+
+def test_unavailable_build_is_a_note_not_a_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr(compiled, "unavailable_reason", lambda: "no C compiler found")
+    result = compiled.ensure_build(io.StringIO())
+    assert result.site is None and result.note == "no C compiler found"
+
+
+def test_pure_wheel_reason_is_setup_pys() -> None:
+    log = "noise\ntidal build: no C compiler found: building the pure-Python package\n"
+    assert compiled._why_pure(log) == "no C compiler found: building the pure-Python package"
+    assert "no compiled module" in compiled._why_pure("")
+
+
+def test_compiled_label_refuses_the_pure_build() -> None:
+    import tidal
+
+    if tidal.compiled:
+        pytest.skip("this interpreter imports the compiled build")
+    result = worker.measure("call_soon", "tidal-compiled", n=10, inner=1, warmup=False)
+    assert result == {"status": "error", "reason": "the pure build of tidal was imported"}
+
+
+def test_worker_puts_the_build_first_on_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    worker._bootstrap("tidal-compiled", "/some/build/site")
+    assert sys.path[0] == "/some/build/site"
+    assert Path(sys.path[1], "tidal", "_tools", "bench", "worker.py").is_file()
+
+
+# --- framework workloads: selection, skipping, the generator's output
+
+
+def test_framework_workloads_are_registered_long_and_skippable() -> None:
+    for name, needs in (("aiohttp_hello", {"aiohttp"}),
+                        ("uvicorn_hello", {"uvicorn", "starlette", "httptools"})):
+        wl = registry.get_workload(name)
+        assert set(wl.requires) == needs and not wl.quick and wl.metrics == (REQ_PER_S,)
+        assert wl.params["generator"] in wl.title
+    quick = [wl.name for wl in runner.select_workloads(None, quick=True)]
+    assert "aiohttp_hello" not in quick
+    full = [wl.name for wl in runner.select_workloads(None, quick=False)]
+    assert "aiohttp_hello" in full and "uvicorn_hello" in full
+
+
+def test_missing_framework_is_skipped_with_a_note() -> None:
+    wl = registry.get_workload("call_soon")
+    needy = registry.Workload("needs_nothing_here", "t", wl.fn, 1, 1,
+                              requires=("tidal_no_such_module_abc",))
+    runnable, notes = runner.split_runnable([wl, needy])
+    assert runnable == [wl]
+    assert notes == ["needs_nothing_here skipped: tidal_no_such_module_abc not installed"]
+
+
+def test_plan_caps_rounds_of_long_workloads() -> None:
+    wl = registry.get_workload("aiohttp_hello")
+    assert wl.max_repeat == 3
+    rts = [get_runtime("asyncio"), get_runtime("tidal")]
+    assert len(list(runner.plan([wl], rts, repeat=5))) == 6
+    assert len(list(runner.plan([wl], rts, repeat=1))) == 2
+
+
+WRK_OUTPUT = b"""Running 3s test @ http://127.0.0.1:40000/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.71ms  224.11us   6.08ms   92.21%
+    Req/Sec    29.31k     1.02k   30.38k    83.33%
+  87512 requests in 3.00s, 13.27MB read
+Requests/sec:  29162.83
+Transfer/sec:      4.42MB
+"""
+
+
+def test_wrk_output_parsed() -> None:
+    assert wl_frameworks.parse_rate("wrk", WRK_OUTPUT) == 29162.83
+    bad = WRK_OUTPUT.replace(b"Requests/sec", b"  Non-2xx or 3xx responses: 12\nRequests/sec")
+    with pytest.raises(RuntimeError, match="12 non-2xx"):
+        wl_frameworks.parse_rate("wrk", bad)
+    with pytest.raises(RuntimeError, match="no rate"):
+        wl_frameworks.parse_rate("wrk", b"unable to connect")
+    assert wl_frameworks.parse_rate("loadgen", b'{"requests": 10, "rate": 5.0}\n') == 5.0
+
+
+def test_generator_commands_and_pinning() -> None:
+    cmd = wl_frameworks.generator_command("wrk", 8080, 3.0)
+    assert cmd == ["wrk", "-t1", "-c50", "-d3s", "http://127.0.0.1:8080/"]
+    cmd = wl_frameworks.generator_command("loadgen", 8080, 0.5)
+    assert "--conns" in cmd and cmd[cmd.index("--conns") + 1] == "50"
+    assert wl_frameworks.pinned(["wrk"], None) == ["wrk"]
+    wrapped = wl_frameworks.pinned(["true"], {0})
+    assert wrapped[-1] == "true" and "sched_setaffinity" in wrapped[-2]
+    assert subprocess.run(wrapped, timeout=30).returncode == 0
+    split = wl_frameworks.cpu_split()
+    if split is not None:
+        server, client = split
+        assert len(server) == len(client) == 1 and not server & client
+
+
+@pytest.mark.parametrize("name", ["aiohttp_hello", "uvicorn_hello"])
+def test_framework_workload_serves(name: str) -> None:
+    wl = registry.get_workload(name)
+    if wl.missing():
+        pytest.skip(f"{', '.join(wl.missing())} not installed")
+    # In a worker process: the server pins itself to one CPU.
+    result = runner.run_one(wl, "asyncio", n=1000, inner=1, timeout=60)
+    assert result["status"] == "ok", result
+    assert result["samples"]["rate"][0] > 0

@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="fresh processes per workload and runtime (default 5, --quick 1)",
     )
     bench.add_argument("--no-floors", action="store_true", help="skip the raw floor rows")
+    bench.add_argument(
+        "--no-compiled", action="store_true",
+        help="leave out the compiled-build columns (3.12+; built once into ~/.cache/tidal-bench)",
+    )
     bench.add_argument("--json", metavar="FILE", help="write every raw sample to FILE")
     bench.add_argument("--markdown", metavar="FILE", help="write the table as Markdown to FILE")
     bench.add_argument(

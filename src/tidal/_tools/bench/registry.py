@@ -79,6 +79,15 @@ class Workload:
     #: seconds a single worker process may take before it is killed
     timeout: float = 120.0
     params: dict[str, Any] = field(default_factory=dict)
+    #: modules the workload imports beyond the runtime (a framework); it is
+    #: skipped with a note when one is not installed
+    requires: tuple[str, ...] = ()
+    #: at most this many rounds, whatever --repeat says (long workloads)
+    max_repeat: int | None = None
+
+    def missing(self) -> list[str]:
+        """The modules of :attr:`requires` that this interpreter cannot import."""
+        return [name for name in self.requires if importlib.util.find_spec(name) is None]
 
     @property
     def doc(self) -> str:
@@ -88,7 +97,7 @@ class Workload:
 
 
 _WORKLOADS: dict[str, Workload] = {}
-_FAMILIES = ("wl_tasks", "wl_sync", "wl_net", "floors")
+_FAMILIES = ("wl_tasks", "wl_sync", "wl_net", "wl_frameworks", "floors")
 FLOOR = "floor"
 
 
@@ -122,10 +131,34 @@ class Runtime:
     api: str
     loop_module: str
     description: str
+    #: "compiled": tidal's mypyc build, imported from the bench's build cache
+    #: (:mod:`.compiled`) instead of the source tree
+    build: str = "source"
+
+    @property
+    def compiled(self) -> bool:
+        """Whether this runtime runs tidal's compiled build."""
+        return self.build == "compiled"
 
     def available(self) -> bool:
-        """Whether the loop's package is installed for this interpreter."""
+        """Whether the loop's package is installed for this interpreter.
+
+        For a compiled runtime: whether a compiled build can be made here
+        (it is built, or found in the cache, only when it is selected).
+        """
+        if self.compiled:
+            from tidal._tools.bench.compiled import unavailable_reason
+
+            return unavailable_reason() is None
         return importlib.util.find_spec(self.loop_module) is not None
+
+    def unavailable_reason(self) -> str:
+        """Why :meth:`available` is False, as a note for the report."""
+        if self.compiled:
+            from tidal._tools.bench.compiled import unavailable_reason
+
+            return unavailable_reason() or ""
+        return f"{self.loop_module} not installed"
 
     def version(self) -> str | None:
         """The loop package's version, or None when it is not installed."""
@@ -162,6 +195,14 @@ RUNTIMES: tuple[Runtime, ...] = (
         "asyncio API on tidal's loop (asyncio.run(..., loop_factory=tidal.new_event_loop))",
     ),
     Runtime("tidal", "tidal", "tidal", "tidal", "tidal's own API on tidal's loop"),
+    Runtime(
+        "tidal-loop-compiled", "tidal loop (compiled)", "asyncio", "tidal",
+        "tidal loop, with tidal's mypyc build (3.12+, built once into a cache)", "compiled",
+    ),
+    Runtime(
+        "tidal-compiled", "tidal (compiled)", "tidal", "tidal",
+        "tidal's own API, with tidal's mypyc build (3.12+, built once into a cache)", "compiled",
+    ),
 )
 
 

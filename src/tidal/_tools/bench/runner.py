@@ -27,7 +27,10 @@ from tidal._tools.bench.report import (
 )
 from tidal._tools.bench.stats import Cell, summarize
 
-__all__ = ("add_record", "bench_main", "plan", "run_one", "select_runtimes", "select_workloads")
+__all__ = (
+    "add_record", "bench_main", "plan", "run_one", "select_runtimes", "select_workloads",
+    "split_runnable",
+)
 
 _WORKER = str(Path(worker.__file__).resolve())
 FULL_REPEAT, FULL_INNER = 5, 3
@@ -64,14 +67,36 @@ def select_workloads(
     return ordered
 
 
-def select_runtimes(names: Sequence[str] | None) -> tuple[list[Runtime], list[Runtime]]:
-    """(runtimes to run, runtimes skipped as not installed); asyncio always runs."""
+def select_runtimes(
+    names: Sequence[str] | None, compiled: bool = True,
+) -> tuple[list[Runtime], list[Runtime]]:
+    """(runtimes to run, runtimes skipped as not available); asyncio always runs.
+
+    Without *names*, every runtime is wanted, the compiled ones unless
+    *compiled* is False; with them, those named.
+    """
     known = {rt.name for rt in RUNTIMES}
     for name in names or ():
         if name not in known:
             raise ValueError(f"unknown runtime {name!r}; known: {', '.join(sorted(known))}")
-    wanted = [rt for rt in RUNTIMES if not names or rt.name in names or rt.name == "asyncio"]
-    return [rt for rt in wanted if rt.available()], [rt for rt in wanted if not rt.available()]
+    wanted = [
+        rt for rt in RUNTIMES
+        if rt.name == "asyncio" or (rt.name in names if names else compiled or not rt.compiled)
+    ]
+    usable = [rt for rt in wanted if rt.available()]
+    return usable, [rt for rt in wanted if rt not in usable]
+
+
+def split_runnable(workloads: Sequence[Workload]) -> tuple[list[Workload], list[str]]:
+    """(workloads whose modules are installed, one note per workload left out)."""
+    runnable, notes = [], []
+    for wl in workloads:
+        missing = wl.missing()
+        if missing:
+            notes.append(f"{wl.name} skipped: {', '.join(missing)} not installed")
+        else:
+            runnable.append(wl)
+    return runnable, notes
 
 
 def plan(
@@ -92,16 +117,24 @@ def plan(
             floor = None  # already measured with another workload
         placed.update({wl.name} | ({floor.name} if floor else set()))
         names = [RAW] if wl.raw else [rt.name for rt in runtimes]
-        for _ in range(repeat):
+        rounds = min(repeat, wl.max_repeat) if wl.max_repeat else repeat
+        for _ in range(rounds):
             for name in names:
                 yield wl, name
             if floor is not None:
                 yield floor, RAW
 
 
-def run_one(wl: Workload, runtime: str, n: int, inner: int, timeout: float) -> dict[str, Any]:
-    """Measure *wl* on *runtime* in a fresh interpreter; the worker's result record."""
+def run_one(
+    wl: Workload, runtime: str, n: int, inner: int, timeout: float, site: Path | None = None,
+) -> dict[str, Any]:
+    """Measure *wl* on *runtime* in a fresh interpreter; the worker's result record.
+
+    *site*: a compiled build's directory, put first on the worker's sys.path.
+    """
     cmd = [sys.executable, "-I", _WORKER, wl.name, runtime, "--n", str(n), "--inner", str(inner)]
+    if site is not None:
+        cmd += ["--site", str(site)]
     # Its own session, so that a hung worker and its client process can be
     # killed together by process group.
     proc = subprocess.Popen(
@@ -185,11 +218,14 @@ def _list(runtimes: Sequence[Runtime]) -> None:
     print("workloads (floors are run along with the workloads they bound):")
     for wl in all_workloads():
         tag = " [floor]" if wl.raw else ("" if wl.quick else " [not in --quick]")
+        missing = wl.missing()
+        if missing:
+            tag += f" [{', '.join(missing)} not installed]"
         print(f"  {wl.name:<24} {wl.doc}{tag}")
     print("\nruntimes:")
     for rt in runtimes:
-        state = "" if rt.available() else "  (not installed)"
-        print(f"  {rt.name:<12} {rt.description}{state}")
+        state = "" if rt.available() else f"  ({rt.unavailable_reason()})"
+        print(f"  {rt.name:<20} {rt.description}{state}")
 
 
 def bench_main(options: argparse.Namespace) -> int:
@@ -200,28 +236,46 @@ def bench_main(options: argparse.Namespace) -> int:
     quick: bool = options.quick
     try:
         workloads = select_workloads(options.only, quick, floors=not options.no_floors)
-        runtimes, missing = select_runtimes(options.runtime)
+        runtimes, missing = select_runtimes(
+            options.runtime, compiled=not getattr(options, "no_compiled", False))
     except ValueError as err:
         print(f"tidal bench: {err}", file=sys.stderr)
         return 2
+    workloads, left_out = split_runnable(workloads)
+    if not workloads:
+        print("tidal bench: " + "; ".join(left_out), file=sys.stderr)
+        return 2
+    skipped = [f"{rt.name} skipped: {rt.unavailable_reason()}" for rt in missing]
+    site: Path | None = None
+    if any(rt.compiled for rt in runtimes):
+        from tidal._tools.bench.compiled import ensure_build
+
+        build = ensure_build(sys.stdout)
+        site = build.site
+        if site is None:
+            skipped += [f"{rt.name} skipped: {build.note}" for rt in runtimes if rt.compiled]
+            runtimes = [rt for rt in runtimes if not rt.compiled]
     repeat = options.repeat or (QUICK_REPEAT if quick else FULL_REPEAT)
     inner = QUICK_INNER if quick else FULL_INNER
     sizes = {wl.name: wl.quick_n if quick else wl.n for wl in workloads}
     settings = {
         "quick": quick, "repeat": repeat, "inner": inner, "n": sizes,
         "order": "interleaved", "executable": sys.executable,
+        "compiled_build": str(site) if site else None, "skipped": skipped + left_out,
     }
     machine = machine_info(RUNTIMES)
     print(format_machine(machine))
-    skipped = "".join(f"; {rt.name} not installed" for rt in missing)
     print(
         f"runs:    {'quick, ' if quick else ''}{repeat} fresh process(es) x up to {inner} "
-        f"samples per workload and runtime, interleaved{skipped}\n",
-        flush=True,
+        "samples per workload and runtime, interleaved",
     )
+    for note in skipped + left_out:
+        print(f"note:    {note}")
+    print(flush=True)
 
     cells: dict[tuple[str, str], Cell] = {}
     failed: dict[tuple[str, str], int] = {}
+    compiled_names = {rt.name for rt in runtimes if rt.compiled}
     steps = list(plan(workloads, runtimes, repeat))
     progress = Progress(len(steps), sys.stderr)
     for wl, rt_name in steps:
@@ -229,7 +283,8 @@ def bench_main(options: argparse.Namespace) -> int:
         progress.start(label)
         timeout = min(wl.timeout, _QUICK_TIMEOUT) if quick else wl.timeout
         began = time.monotonic()
-        record = run_one(wl, rt_name, sizes[wl.name], inner, timeout)
+        record = run_one(wl, rt_name, sizes[wl.name], inner, timeout,
+                         site if rt_name in compiled_names else None)
         add_record(cells, failed, (wl.name, rt_name), record, time.monotonic() - began)
         progress.finish(label, record, wl.metrics[0].unit)
     progress.close()

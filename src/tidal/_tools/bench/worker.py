@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import Any
 
 RESULT_MARK = "@@tidal-bench-result@@"
-TIDAL_RUNTIMES = ("tidal", "tidal-loop")
+TIDAL_RUNTIMES = ("tidal", "tidal-loop", "tidal-compiled", "tidal-loop-compiled")
 
 __all__ = ("RESULT_MARK", "classify_failure", "main", "measure")
 
@@ -44,15 +44,19 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     return "error", reason
 
 
-def _bootstrap(runtime: str) -> None:
+def _bootstrap(runtime: str, site: str | None = None) -> None:
     """Make ``tidal._tools.bench`` importable from the tree this file is in.
 
     For a baseline runtime, ``tidal`` is registered as a bare package (its
     ``__path__`` only) so that importing the benchmark modules does not run
-    ``tidal/__init__``.
+    ``tidal/__init__``.  *site* (a compiled runtime's unpacked build) goes
+    before the tree, so that all of tidal, the benchmark included, comes
+    from the build: the same source, compiled.
     """
     package_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.path.insert(0, os.path.dirname(package_dir))
+    if site is not None:
+        sys.path.insert(0, site)
     if runtime not in TIDAL_RUNTIMES and "tidal" not in sys.modules:
         bare = types.ModuleType("tidal")
         bare.__path__ = [package_dir]
@@ -70,9 +74,16 @@ def measure(workload: str, runtime: str, n: int, inner: int, warmup: bool = True
     try:
         if not wl.raw:
             rt = get_runtime(runtime)
-            if not rt.available():
-                return {"status": "n/a", "reason": f"{rt.loop_module} is not installed"}
+            # A compiled runtime's build was made (or found) by the runner.
+            if not rt.compiled and not rt.available():
+                return {"status": "n/a", "reason": rt.unavailable_reason()}
+            missing = wl.missing()
+            if missing:
+                return {"status": "n/a", "reason": f"{', '.join(missing)} not installed"}
             aio, factory = rt.load()
+            if rt.compiled and not sys.modules["tidal"].compiled:
+                # The pure build measured under the compiled label is worse than none.
+                return {"status": "error", "reason": "the pure build of tidal was imported"}
         if wl.in_process_repeats and warmup:
             wl.fn(aio, factory, max(1, n // 10))
         for _ in range(inner if wl.in_process_repeats else 1):
@@ -94,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--inner", type=int, default=1)
     parser.add_argument("--no-warmup", action="store_true")
+    parser.add_argument("--site", help="put this directory first on sys.path (a compiled build)")
     opts = parser.parse_args(argv)
-    _bootstrap(opts.runtime)
+    _bootstrap(opts.runtime, opts.site)
     result = measure(opts.workload, opts.runtime, opts.n, opts.inner, not opts.no_warmup)
     sys.stdout.flush()
     print(RESULT_MARK, json.dumps(result), flush=True)
