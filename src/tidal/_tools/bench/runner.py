@@ -228,6 +228,19 @@ def _list(runtimes: Sequence[Runtime]) -> None:
         print(f"  {rt.name:<20} {rt.description}{state}")
 
 
+def _framework_notes(workloads: Sequence[Workload]) -> list[str]:
+    """How the framework rows are loaded: which generator, which CPUs."""
+    tools = sorted({str(wl.params["generator"]) for wl in workloads if "generator" in wl.params})
+    if not tools:
+        return []
+    from tidal._tools.bench.wl_frameworks import cpu_split
+
+    split = cpu_split()
+    where = (f"server pinned to CPU {min(split[0])}, generator to CPU {min(split[1])}"
+             if split else "one usable CPU: nothing pinned")
+    return [f"framework rows loaded by {', '.join(tools)}; {where}"]
+
+
 def bench_main(options: argparse.Namespace) -> int:
     """Run the benchmark as the parsed command line asks; returns the exit status."""
     if options.list:
@@ -269,7 +282,7 @@ def bench_main(options: argparse.Namespace) -> int:
         f"runs:    {'quick, ' if quick else ''}{repeat} fresh process(es) x up to {inner} "
         "samples per workload and runtime, interleaved",
     )
-    for note in skipped + left_out:
+    for note in skipped + left_out + _framework_notes(workloads):
         print(f"note:    {note}")
     print(flush=True)
 
