@@ -426,3 +426,20 @@ def test_framework_workload_serves(name: str) -> None:
     result = runner.run_one(wl, "asyncio", n=1000, inner=1, timeout=60)
     assert result["status"] == "ok", result
     assert result["samples"]["rate"][0] > 0
+
+
+def test_old_builds_are_pruned(tmp_path: Path) -> None:
+    import os
+
+    builds = []
+    for i, name in enumerate(["abi-1", "abi-2", "abi-3", "abi-4", "other-1"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "BUILD-OK").write_text("")
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+        builds.append(tmp_path / name)
+    (tmp_path / "abi-5.partial").mkdir()  # unfinished: not a build, left alone
+    removed = compiled.prune(builds[0], kept=2)
+    # The one just made is kept even when older; then the newest.
+    assert sorted(p.name for p in removed) == ["abi-2", "abi-3"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["abi-1", "abi-4", "abi-5.partial", "other-1"]

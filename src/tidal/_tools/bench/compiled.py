@@ -31,6 +31,7 @@ __all__ = (
     "cache_root",
     "build_dir",
     "ensure_build",
+    "prune",
     "source_hash",
     "source_root",
     "unavailable_reason",
@@ -42,6 +43,8 @@ _TOP_FILES = ("setup.py", "pyproject.toml", "README.md", "LICENSE")
 _MARKER = "BUILD-OK"
 #: where the unpacked wheel goes inside a build directory
 SITE = "site"
+#: builds of one interpreter kept in the cache (the newest ones)
+KEPT_BUILDS = 3
 
 
 def source_root() -> Path | None:
@@ -143,6 +146,23 @@ def _why_pure(log: str) -> str:
     return said[-1] if said else "the wheel holds no compiled module"
 
 
+def prune(keep: Path, kept: int = KEPT_BUILDS) -> list[Path]:
+    """Remove all but the *kept* newest builds of *keep*'s interpreter; the ones removed.
+
+    Every edit of the tree makes a new build: without this the cache grows
+    by one build (a few MiB) per benchmarked change.
+    """
+    abi = keep.name.rsplit("-", 1)[0]
+    builds = [p for p in keep.parent.glob(f"{abi}-*")
+              if p.is_dir() and "." not in p.name  # a partial build has a suffix
+              and p.name.rsplit("-", 1)[0] == abi and (p / _MARKER).is_file()]
+    builds.sort(key=lambda p: (p == keep, p.stat().st_mtime), reverse=True)
+    removed = builds[kept:]
+    for old in removed:
+        shutil.rmtree(old, ignore_errors=True)
+    return removed
+
+
 def ensure_build(stream: TextIO) -> BuildResult:
     """The compiled build of this tree for this interpreter: reused from the cache, or built.
 
@@ -193,6 +213,9 @@ def ensure_build(stream: TextIO) -> BuildResult:
             partial.rename(target)
         except OSError:
             shutil.rmtree(partial, ignore_errors=True)
+        if not (target / _MARKER).is_file():
+            return BuildResult(None, f"the build could not be stored in {target}")
+    prune(target)
     seconds = time.monotonic() - began
     print(f"compiled build: built in {seconds:.0f} s", file=stream, flush=True)
     return BuildResult(target / SITE, f"built in {seconds:.0f} s into {target}")
