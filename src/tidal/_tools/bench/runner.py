@@ -280,7 +280,9 @@ def bench_main(options: argparse.Namespace) -> int:
     print(format_machine(machine))
     print(
         f"runs:    {'quick, ' if quick else ''}{repeat} fresh process(es) x up to {inner} "
-        "samples per workload and runtime, interleaved",
+        "samples per workload and runtime, interleaved"
+        + ("" if all(wl.max_repeat is None or wl.max_repeat >= repeat for wl in workloads)
+           else " (fewer for the longest rows)"),
     )
     for note in skipped + left_out + _framework_notes(workloads):
         print(f"note:    {note}")
