@@ -443,3 +443,21 @@ def test_old_builds_are_pruned(tmp_path: Path) -> None:
     assert sorted(p.name for p in removed) == ["abi-2", "abi-3"]
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["abi-1", "abi-4", "abi-5.partial", "other-1"]
+
+
+def test_only_missing_frameworks_is_a_clean_skip(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+
+    wl = registry.get_workload("call_soon")
+    needy = registry.Workload("needs_nothing_here", "t", wl.fn, 1, 1,
+                              requires=("tidal_no_such_module_abc",))
+    monkeypatch.setattr(runner, "select_workloads", lambda *args, **kwargs: [needy])
+    options = argparse.Namespace(
+        list=False, quick=True, only=["needs_nothing_here"], no_floors=False, runtime=None,
+        no_compiled=True, repeat=None, json=None, markdown=None, chart=None,
+    )
+    assert runner.bench_main(options) == 0
+    out = capsys.readouterr().out
+    assert "needs_nothing_here skipped: tidal_no_such_module_abc not installed" in out

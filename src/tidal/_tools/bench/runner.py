@@ -256,8 +256,9 @@ def bench_main(options: argparse.Namespace) -> int:
         return 2
     workloads, left_out = split_runnable(workloads)
     if not workloads:
-        print("tidal bench: " + "; ".join(left_out), file=sys.stderr)
-        return 2
+        # Not an error: what was asked for cannot run here, and says why.
+        print("tidal bench: nothing to run: " + "; ".join(left_out))
+        return 0
     skipped = [f"{rt.name} skipped: {rt.unavailable_reason()}" for rt in missing]
     site: Path | None = None
     if any(rt.compiled for rt in runtimes):
