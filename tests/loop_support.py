@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 
 def current_loop(aio: ModuleType, lp: Any) -> Iterator[Any]:
-    """Set *lp* as *aio*'s current loop for a fixture's test; close it afterwards."""
+    """Set *lp* as *aio*'s current loop for a fixture's test; close it afterwards.
+
+    The garbage collection that makes a leak report in the test that caused
+    it runs after every test, once its fixtures are gone (tests/conftest.py).
+    """
     aio.set_event_loop(lp)
     yield lp
     if not lp.is_closed():
@@ -17,4 +20,3 @@ def current_loop(aio: ModuleType, lp: Any) -> Iterator[Any]:
             lp.run_until_complete(lp.shutdown_asyncgens())
         lp.close()
     aio.set_event_loop(None)
-    gc.collect()
