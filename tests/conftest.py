@@ -5,6 +5,8 @@ the ``tidal`` module, once with it being ``asyncio``.  asyncio is the oracle:
 a test that passes only on tidal shows a divergence.
 
 ``loop`` is a fresh loop from that module, closed after the test.
+``virtual_loop`` is the same on asyncio; on tidal, a ``tidal.testing`` loop
+on virtual time, for tests that wait on timers (see its docstring).
 ``dropin`` runs the *asyncio* API on tidal's loop (``asyncio.run(...,
 loop_factory=tidal.new_event_loop)``) and on asyncio's own loop.
 
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 
 import tidal
+import tidal.testing
 from loop_support import current_loop
 
 IMPLS = {"tidal": tidal, "asyncio": asyncio}
@@ -41,6 +44,26 @@ def aio(request: pytest.FixtureRequest) -> ModuleType:
 def loop(aio: ModuleType) -> Iterator[Any]:
     """A new event loop of the module under test, set as current, closed afterwards."""
     yield from current_loop(aio, aio.new_event_loop())
+
+
+@pytest.fixture
+def virtual_loop(aio: ModuleType) -> Iterator[Any]:
+    """Like ``loop``; on tidal, a test loop on virtual time (autojump on).
+
+    A test (or a module, overriding ``loop`` with it) that waits on timers
+    takes it: on tidal a 10 ms timeout fires at exactly 10 ms of loop time
+    however busy the machine is, a one-second sleep takes no real time, and
+    time jumps only once nothing is ready and no I/O is in flight, so a
+    "give the other side time" sleep really lets it finish.  On asyncio (the
+    oracle) it is asyncio's own loop on real time, which is why those timings
+    stay short.  Real I/O that the loop cannot see the end of (threads,
+    subprocesses, socket pairs) holds the clock: time then follows real time.
+    """
+    if aio is tidal:
+        lp = tidal.testing.new_event_loop(clock=tidal.testing.VirtualClock())
+    else:
+        lp = aio.new_event_loop()
+    yield from current_loop(aio, lp)
 
 
 @pytest.fixture(params=["tidal", "asyncio"])

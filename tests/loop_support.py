@@ -1,4 +1,4 @@
-"""The loop fixtures' common part (tests/conftest.py, tests/api/conftest.py)."""
+"""The loop fixtures' common part (``loop`` and ``virtual_loop`` in tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ PY312 = sys.version_info >= (3, 12)
 
 @pytest.fixture
 def loop(virtual_loop: Any) -> Any:
-    """Timers here run on virtual time on tidal (tests/api/conftest.py); asyncio's stay real."""
+    """Timers here run on virtual time on tidal (tests/conftest.py); asyncio's stay real."""
     return virtual_loop
 
 

@@ -16,7 +16,7 @@ PY313 = sys.version_info >= (3, 13)
 
 @pytest.fixture
 def loop(virtual_loop: Any) -> Any:
-    """Timers here run on virtual time on tidal (tests/api/conftest.py); asyncio's stay real."""
+    """Timers here run on virtual time on tidal (tests/conftest.py); asyncio's stay real."""
     return virtual_loop
 
 

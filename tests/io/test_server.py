@@ -73,7 +73,11 @@ def test_serve_forever_cancel(aio: ModuleType, loop: Any) -> None:
     assert msg.endswith(" is closed") and msg.startswith("server <Server sockets=()>")
 
 
-def test_wait_closed_waits_for_clients(aio: ModuleType, loop: Any) -> None:
+def test_wait_closed_waits_for_clients(aio: ModuleType, virtual_loop: Any) -> None:
+    # On tidal virtual time: the 10 ms pause ends once the loop is quiet, so
+    # wait_closed() has surely had every chance to return early.
+    loop = virtual_loop
+
     async def main() -> list[str]:
         log: list[str] = []
         conns: list[Any] = []
@@ -110,7 +114,9 @@ def test_wait_closed_waits_for_clients(aio: ModuleType, loop: Any) -> None:
 
 @pytest.mark.skipif(not PY313, reason="close_clients/abort_clients are new in 3.13")
 @pytest.mark.parametrize("method", ["close_clients", "abort_clients"])
-def test_close_and_abort_clients(aio: ModuleType, loop: Any, method: str) -> None:
+def test_close_and_abort_clients(aio: ModuleType, virtual_loop: Any, method: str) -> None:
+    loop = virtual_loop  # the pause lets the connection settle; virtual on tidal
+
     async def main() -> bytes:
         srv = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
         reader, writer = await aio.open_connection(*srv.sockets[0].getsockname()[:2])
