@@ -10,10 +10,10 @@ on virtual time, for tests that wait on timers (see its docstring).
 ``dropin`` runs the *asyncio* API on tidal's loop (``asyncio.run(...,
 loop_factory=tidal.new_event_loop)``) and on asyncio's own loop.
 
-After every test a garbage collection runs (``pytest_runtest_teardown``
-below), so that what a test leaked in a reference cycle (a future's
-"exception was never retrieved", an unclosed transport's ResourceWarning, a
-finalizer's error) is reported in that test, not in a later one.
+After every test a garbage collection runs (``collect_test_garbage`` below),
+so that what a test leaked in a reference cycle (a future's "exception was
+never retrieved", an unclosed transport's ResourceWarning, a finalizer's
+error) is reported in that test, not in a later one.
 """
 
 from __future__ import annotations
@@ -87,10 +87,11 @@ def is_tidal(aio: ModuleType) -> bool:
     return aio is tidal
 
 
-
-# Collections run in the fixtures' teardown, which is before pytest's
-# unraisable-exception check and inside the teardown's log capture: a leak
-# report that a collection triggers fails or shows in the test that leaked.
+# Collections run in fixtures' teardown (these two are set up first, so torn
+# down last), which is before pytest's unraisable-exception check and inside
+# the teardown's log capture: a leak report that a collection triggers fails
+# or shows in the test that leaked (a hook after the teardown would be too
+# late: the report would land in the next test).
 # Everything alive after one is frozen out of later collections
 # (``gc.freeze``): a full collection of the suite's heap costs ~0.1 s, one of
 # a test's own objects a fraction of a millisecond.
