@@ -461,3 +461,102 @@ def test_only_missing_frameworks_is_a_clean_skip(
     assert runner.bench_main(options) == 0
     out = capsys.readouterr().out
     assert "needs_nothing_here skipped: tidal_no_such_module_abc not installed" in out
+
+
+def test_instrumented_runtimes_are_opt_in() -> None:
+    default, _ = runner.select_runtimes(None)
+    assert [rt for rt in default if rt.instrument] == []
+    chosen, _ = runner.select_runtimes(["tidal", "tidal+watchdog", "tidal+trace"])
+    assert [rt.name for rt in chosen] == ["asyncio", "tidal", "tidal+watchdog", "tidal+trace"]
+    for rt in registry.RUNTIMES:
+        assert rt.default == (rt.base is None) == (not rt.instrument), rt.name
+        if rt.base is not None:
+            assert get_runtime(rt.base).loop_module == rt.loop_module
+        if rt.loop_module == "tidal":  # their worker imports tidal for real
+            assert rt.name in worker.TIDAL_RUNTIMES
+    done = subprocess.run(
+        [sys.executable, "-m", "tidal", "bench", "--list"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert "tidal+watchdog" in done.stdout and "[only with --runtime]" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["tidal+watchdog", "tidal-loop+watchdog", "tidal+trace"])
+def test_instrumented_runtime_measures_and_turns_its_tool_off(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tidal._tools import trace, watchdog
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the trace file goes
+    monkeypatch.setattr("tempfile.tempdir", None)
+    calls: list[Any] = []
+
+    def spy(module: Any, attr: str) -> None:
+        real = getattr(module, attr)
+
+        def called(*args: Any, **kwargs: Any) -> Any:
+            calls.append((attr, args))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, attr, called)
+
+    spy(watchdog, "watch_blocking")
+    spy(trace, "start_trace")
+    spy(trace, "stop_trace")
+    result = worker.measure("sleep0_switch", name, n=2_000, inner=1)
+    assert result["status"] == "ok", result
+    assert result["samples"]["time"][0] > 0
+    if "watchdog" in name:  # on at the default threshold, then off
+        assert calls == [("watch_blocking", (0.1,)), ("watch_blocking", (None,))]
+    else:
+        assert [c[0] for c in calls] == ["start_trace", "stop_trace"]
+    assert watchdog.watching() is None and watchdog._thread[0] is None
+    assert trace._active[0] is None
+    assert list(tmp_path.iterdir()) == []  # the trace was written and removed
+
+
+def test_overhead_pairs_the_rounds() -> None:
+    # Sample i of two cells comes from the same round: paired, a drift cancels.
+    paired = stats.overhead(US_PER_OP, [1.1, 2.2, 3.3], [1.0, 2.0, 3.0])
+    assert paired is not None and paired.paired
+    assert paired.median == pytest.approx(0.1) and paired.q1 == pytest.approx(0.1)
+    unpaired = stats.overhead(US_PER_OP, [1.1, 2.2], [1.0, 2.0, 3.0])
+    assert unpaired is not None and not unpaired.paired and unpaired.q1 is None
+    assert unpaired.median == pytest.approx(1.65 / 2.0 - 1)
+    # A rate: 10% fewer requests per second is 11% more time per request.
+    rate = stats.overhead(REQ_PER_S, [90.0], [100.0])
+    assert rate is not None and rate.median == pytest.approx(100 / 90 - 1)
+    assert stats.overhead(US_PER_OP, [], [1.0]) is None
+
+
+def test_overhead_table() -> None:
+    rts = [get_runtime(n) for n in ("asyncio", "tidal", "tidal+watchdog", "tidal+trace")]
+    wl = registry.get_workload("call_soon")
+    cells: dict[tuple[str, str], stats.Cell] = {}
+    failed: dict[tuple[str, str], int] = {}
+    for rt, samples in [
+        ("asyncio", [2.0, 2.0]), ("tidal", [1.0, 1.2]),
+        ("tidal+watchdog", [1.01, 1.212]), ("tidal+trace", [3.0, 3.6]),
+    ]:
+        runner.add_record(cells, failed, ("call_soon", rt),
+                          {"status": "ok", "samples": {"time": samples}})
+    res = report.Results(report.machine_info(rts), {"quick": True, "n": {"call_soon": 10}},
+                         rts, [wl], cells, failed)
+    assert [(b.name, [m.name for m in ms]) for b, ms in res.overhead_groups()] == [
+        ("tidal", ["tidal+watchdog", "tidal+trace"])
+    ]
+    text = report.format_overhead(res)
+    (row,) = [line for line in text.splitlines() if line.startswith("call_soon")]
+    assert "+1.0% [+1.0%, +1.0%]" in row and "+200.0% [+200.0%, +200.0%]" in row
+    assert "x" not in row.split("µs/op" if "µs/op" in row else "us/op")[1]  # no xN here
+    markdown = report.format_markdown(res)
+    head = "| workload | unit | tidal | tidal+watchdog overhead | tidal+trace overhead |"
+    assert head in markdown
+    data = report.to_json(res)
+    results = data["workloads"][0]["results"]
+    assert results["tidal+watchdog"]["stats"]["time"]["overhead"]["vs"] == "tidal"
+    assert results["tidal+trace"]["stats"]["time"]["overhead"]["median"] == pytest.approx(2.0)
+    assert "overhead" not in results["tidal"]["stats"]["time"]
+    # Without an instrumented runtime there is no overhead table at all.
+    plain = report.Results(res.machine, res.settings, rts[:2], [wl], cells, failed)
+    assert report.format_overhead(plain) == ""

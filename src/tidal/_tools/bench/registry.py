@@ -134,6 +134,13 @@ class Runtime:
     #: "compiled": tidal's mypyc build, imported from the bench's build cache
     #: (:mod:`.compiled`) instead of the source tree
     build: str = "source"
+    #: "watchdog" or "trace": that observability tool is on in the worker
+    #: process (from before the warm-up to after the last sample)
+    instrument: str = ""
+    #: the runtime an instrumented one is compared with ("overhead vs ...")
+    base: str | None = None
+    #: in the table without --runtime; the instrumented ones are opt-in
+    default: bool = True
 
     @property
     def compiled(self) -> bool:
@@ -185,6 +192,40 @@ class Runtime:
         factory: LoopFactory = importlib.import_module(self.loop_module).new_event_loop
         return aio, factory
 
+    def instrument_on(self) -> Callable[[], None]:
+        """Turn this runtime's instrument on for the process; returns what turns it off.
+
+        The watchdog at its default threshold, for every loop of the process
+        (what ``TIDAL_WATCHDOG=on`` does); tracing into a ring buffer of the
+        default size, written to a temporary file at the end (outside every
+        timed part) and removed.
+        """
+        if self.instrument == "watchdog":
+            from tidal._tools.watchdog import DEFAULT_THRESHOLD, watch_blocking
+
+            watch_blocking(DEFAULT_THRESHOLD)
+            return lambda: watch_blocking(None)
+        if self.instrument == "trace":
+            import os
+            import tempfile
+
+            from tidal._tools.trace import DEFAULT_BUFFER, start_trace, stop_trace
+
+            handle, path = tempfile.mkstemp(prefix="tidal-bench-", suffix=".json")
+            os.close(handle)
+            start_trace(path, buffer=DEFAULT_BUFFER)
+
+            def stop() -> None:
+                try:
+                    stop_trace()
+                finally:
+                    os.unlink(path)
+
+            return stop
+        if self.instrument:
+            raise ValueError(f"unknown instrument {self.instrument!r}")
+        return lambda: None
+
 
 RUNTIMES: tuple[Runtime, ...] = (
     Runtime("asyncio", "asyncio", "asyncio", "asyncio", "the interpreter's asyncio"),
@@ -202,6 +243,22 @@ RUNTIMES: tuple[Runtime, ...] = (
     Runtime(
         "tidal-compiled", "tidal (compiled)", "tidal", "tidal",
         "tidal's own API, with tidal's mypyc build (3.12+, built once into a cache)", "compiled",
+    ),
+    # Opt-in (--runtime): what seeing inside costs, next to the plain runtime.
+    Runtime(
+        "tidal+watchdog", "tidal+watchdog", "tidal", "tidal",
+        "tidal, with the blocking-call watchdog on (threshold 0.1 s)",
+        instrument="watchdog", base="tidal", default=False,
+    ),
+    Runtime(
+        "tidal+trace", "tidal+trace", "tidal", "tidal",
+        "tidal, tracing into the default ring buffer (written at exit, untimed)",
+        instrument="trace", base="tidal", default=False,
+    ),
+    Runtime(
+        "tidal-loop+watchdog", "tidal loop+watchdog", "asyncio", "tidal",
+        "asyncio API on tidal's loop, with the blocking-call watchdog on (0.1 s)",
+        instrument="watchdog", base="tidal-loop", default=False,
     ),
 )
 

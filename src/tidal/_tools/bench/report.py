@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tidal._tools.bench.registry import Metric, Runtime, Workload
-from tidal._tools.bench.stats import Cell, Summary, relative_speed, summarize
+from tidal._tools.bench.stats import Cell, Overhead, Summary, overhead, relative_speed, summarize
 
 __all__ = (
     "RAW",
     "Results",
     "format_markdown",
     "format_machine",
+    "format_overhead",
     "format_table",
     "machine_info",
     "to_json",
@@ -57,6 +58,27 @@ class Results:
         if cell is None or cell.status != "ok":
             return None
         return summarize(cell.samples.get(key, []))
+
+    def overhead(self, wl: Workload, metric: Metric, rt: Runtime) -> Overhead | None:
+        """What instrumented *rt* costs over its base runtime on this row (None if unknown)."""
+        if rt.base is None or wl.raw:
+            return None
+        cell, base = self.cell(wl.name, rt.name), self.cell(wl.name, rt.base)
+        if cell is None or base is None or cell.status != "ok" or base.status != "ok":
+            return None
+        # A failed run shifts the rounds: the samples no longer pair up.
+        clean = not (self.failed_runs(wl.name, rt.name)[0] or self.failed_runs(wl.name, rt.base)[0])
+        return overhead(metric, cell.samples.get(metric.key, []),
+                        base.samples.get(metric.key, []), paired=clean)
+
+    def overhead_groups(self) -> list[tuple[Runtime, list[Runtime]]]:
+        """(base runtime, the instrumented runtimes measured against it) present in this run."""
+        by_name = {rt.name: rt for rt in self.runtimes}
+        groups: dict[str, list[Runtime]] = {}
+        for rt in self.runtimes:
+            if rt.base is not None and rt.base in by_name:
+                groups.setdefault(rt.base, []).append(rt)
+        return [(by_name[name], members) for name, members in groups.items()]
 
     def rows(self) -> Iterator[tuple[Workload, Metric]]:
         """(workload, metric) of every row of the table.
@@ -166,7 +188,9 @@ def _row_title(wl: Workload, metric: Metric) -> str:
     return f"{title} [{metric.label}]" if metric.label else title
 
 
-def _cell_text(res: Results, wl: Workload, metric: Metric, rt: Runtime, spread: bool) -> str:
+def _cell_text(
+    res: Results, wl: Workload, metric: Metric, rt: Runtime, spread: bool, relative: bool = True,
+) -> str:
     if wl.raw:
         return ""
     cell = res.cell(wl.name, rt.name)
@@ -180,7 +204,7 @@ def _cell_text(res: Results, wl: Workload, metric: Metric, rt: Runtime, spread: 
     text = _num(summ.median)
     if spread and summ.count > 1:
         text += f" \N{PLUS-MINUS SIGN}{summ.spread_pct:.0f}%"
-    base = res.summary(wl.name, "asyncio", metric.key)
+    base = res.summary(wl.name, "asyncio", metric.key) if relative else None
     rel = relative_speed(metric, summ.median, base.median) if base else None
     if rel is not None:
         text += f" x{rel:.2f}"
@@ -231,15 +255,16 @@ def _failure_notes(res: Results) -> list[str]:
     return sorted(lines)
 
 
-def format_table(res: Results) -> str:
-    """The plain-text table, with the notes that explain n/a and errors."""
+def _ascii_only() -> bool:
     encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     try:
         "\N{MICRO SIGN}\N{PLUS-MINUS SIGN}".encode(encoding)
-        ascii_only = False
     except UnicodeEncodeError:
-        ascii_only = True
-    header, body = _table_cells(res, spread=True, ascii_only=ascii_only)
+        return True
+    return False
+
+
+def _aligned(header: list[str], body: list[list[str]], ascii_only: bool) -> str:
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = []
     for row in [header, *body]:
@@ -250,6 +275,21 @@ def format_table(res: Results) -> str:
     text = "\n".join(lines)
     if ascii_only:
         text = text.replace("\N{PLUS-MINUS SIGN}", "+-")
+    return text
+
+
+def _markdown_rows(header: list[str], body: list[list[str]]) -> str:
+    align = ["---", "---"] + ["--:"] * (len(header) - 2)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def format_table(res: Results) -> str:
+    """The plain-text table, with the notes that explain n/a and errors."""
+    ascii_only = _ascii_only()
+    header, body = _table_cells(res, spread=True, ascii_only=ascii_only)
+    text = _aligned(header, body, ascii_only)
     notes = _notes(res)
     if notes:
         text += "\n\nnot measured:\n" + "\n".join(notes)
@@ -259,22 +299,79 @@ def format_table(res: Results) -> str:
     return text
 
 
+OVERHEAD_LEGEND = (
+    "overhead vs the plain runtime: extra time per op (for req/s, per request; "
+    "for memory, extra bytes), + is slower; median of the overheads of the "
+    "rounds' paired samples [their quartiles]"
+)
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:+.1f}%"
+
+
+def _overhead_text(res: Results, wl: Workload, metric: Metric, rt: Runtime) -> str:
+    cell = res.cell(wl.name, rt.name)
+    if cell is None:
+        return "-"
+    if cell.status != "ok":
+        return cell.status
+    result = res.overhead(wl, metric, rt)
+    if result is None:
+        return "-"
+    if result.q1 is None or result.q3 is None:
+        return _pct(result.median)
+    return f"{_pct(result.median)} [{_pct(result.q1)}, {_pct(result.q3)}]"
+
+
+def _overhead_cells(res: Results, ascii_only: bool) -> tuple[list[str], list[list[str]]]:
+    groups = res.overhead_groups()
+    header = ["workload", "unit"]
+    for base, members in groups:
+        header += [base.label, *(f"{rt.label} overhead" for rt in members)]
+    body = []
+    for wl, metric in res.rows():
+        if wl.raw:
+            continue
+        row = [_row_title(wl, metric), _unit(metric, ascii_only)]
+        for base, members in groups:
+            row.append(_cell_text(res, wl, metric, base, spread=True, relative=False))
+            row += [_overhead_text(res, wl, metric, rt) for rt in members]
+        body.append(row)
+    return header, body
+
+
+def format_overhead(res: Results, markdown: bool = False) -> str:
+    """The instrumented runtimes against their plain ones; "" if none of them ran."""
+    if not res.overhead_groups():
+        return ""
+    ascii_only = not markdown and _ascii_only()
+    header, body = _overhead_cells(res, ascii_only)
+    if markdown:
+        text = _markdown_rows(header, body)
+    else:
+        text = _aligned(header, body, ascii_only)
+    return f"{OVERHEAD_LEGEND}:\n\n{text}"
+
+
 def format_markdown(res: Results) -> str:
-    """The table as Markdown (for docs/benchmarks.md)."""
+    """The table as Markdown (for docs/benchmarks.md), and the overhead table if any."""
     header, body = _table_cells(res, spread=True, ascii_only=False)
-    align = ["---", "---"] + ["--:"] * (len(header) - 2)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
+    lines = [_markdown_rows(header, body)]
     partial = _failure_notes(res)
     if partial:
         lines += ["", "[k/n failed]: measured, but k of the n runs failed:", ""]
         lines += [f"- {line.strip()}" for line in partial]
+    overheads = format_overhead(res, markdown=True)
+    if overheads:
+        lines += ["", overheads]
     return "\n".join(lines)
 
 
 def to_json(res: Results) -> dict[str, Any]:
     """Everything, raw samples included, as one JSON-ready dict."""
     workloads = []
+    by_name = {rt.name: rt for rt in res.runtimes}
     for wl in res.workloads:
         results: dict[str, Any] = {}
         runtime_names = [RAW] if wl.raw else [rt.name for rt in res.runtimes]
@@ -294,6 +391,13 @@ def to_json(res: Results) -> dict[str, Any]:
                 stats["relative"] = (
                     relative_speed(metric, summ.median, base.median) if base else None
                 )
+                rt = by_name.get(name)
+                extra = res.overhead(wl, metric, rt) if rt is not None else None
+                if extra is not None:
+                    stats["overhead"] = {
+                        "vs": rt.base if rt is not None else None, "median": extra.median,
+                        "q1": extra.q1, "q3": extra.q3, "paired": extra.paired,
+                    }
                 entry["stats"][metric.key] = stats
             results[name] = entry
         workloads.append({

@@ -21,6 +21,7 @@ from tidal._tools.bench.report import (
     Results,
     format_machine,
     format_markdown,
+    format_overhead,
     format_table,
     machine_info,
     write_json,
@@ -72,8 +73,9 @@ def select_runtimes(
 ) -> tuple[list[Runtime], list[Runtime]]:
     """(runtimes to run, runtimes skipped as not available); asyncio always runs.
 
-    Without *names*, every runtime is wanted, the compiled ones unless
-    *compiled* is False; with them, those named.
+    Without *names*, every default runtime is wanted, the compiled ones unless
+    *compiled* is False; with them, those named.  The instrumented runtimes
+    (``tidal+watchdog``...) are not default: they run only when named.
     """
     known = {rt.name for rt in RUNTIMES}
     for name in names or ():
@@ -81,7 +83,8 @@ def select_runtimes(
             raise ValueError(f"unknown runtime {name!r}; known: {', '.join(sorted(known))}")
     wanted = [
         rt for rt in RUNTIMES
-        if rt.name == "asyncio" or (rt.name in names if names else compiled or not rt.compiled)
+        if rt.name == "asyncio"
+        or (rt.name in names if names else rt.default and (compiled or not rt.compiled))
     ]
     usable = [rt for rt in wanted if rt.available()]
     return usable, [rt for rt in wanted if rt not in usable]
@@ -225,7 +228,8 @@ def _list(runtimes: Sequence[Runtime]) -> None:
     print("\nruntimes:")
     for rt in runtimes:
         state = "" if rt.available() else f"  ({rt.unavailable_reason()})"
-        print(f"  {rt.name:<20} {rt.description}{state}")
+        tag = "" if rt.default else " [only with --runtime]"
+        print(f"  {rt.name:<20} {rt.description}{tag}{state}")
 
 
 def _framework_notes(workloads: Sequence[Workload]) -> list[str]:
@@ -314,6 +318,9 @@ def bench_main(options: argparse.Namespace) -> int:
         .encode(sys.stdout.encoding or "ascii", "replace").decode(sys.stdout.encoding or "ascii")
     )
     print(format_table(results))
+    overheads = format_overhead(results)
+    if overheads:
+        print("\n" + overheads)
     print(f"\n{machine['seconds']:.0f} s; load average at the end "
           f"{machine['load_average_end'][0]:.2f}")
     if options.json:

@@ -8,7 +8,7 @@ from typing import Any
 
 from tidal._tools.bench.registry import Metric
 
-__all__ = ("Cell", "Summary", "relative_speed", "summarize")
+__all__ = ("Cell", "Overhead", "Summary", "overhead", "relative_speed", "summarize")
 
 
 @dataclass
@@ -89,3 +89,42 @@ def relative_speed(metric: Metric, value: float, baseline: float) -> float | Non
     if value <= 0 or baseline <= 0:
         return None
     return value / baseline if metric.higher_is_better else baseline / value
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """What an instrumented runtime costs over its base, as a fraction (0.02 = 2 % slower)."""
+
+    median: float
+    #: quartiles of the per-round overheads (None when the samples cannot be paired)
+    q1: float | None
+    q3: float | None
+    paired: bool
+
+
+def _extra(metric: Metric, value: float, base: float) -> float:
+    # Extra time (or memory) per op: for a rate, the time per request grows as base/value.
+    return base / value - 1 if metric.higher_is_better else value / base - 1
+
+
+def overhead(
+    metric: Metric, values: list[float], base: list[float], paired: bool = True,
+) -> Overhead | None:
+    """The overhead of *values* over *base* samples of the same metric.
+
+    Runs are interleaved, so sample i of two cells of one workload comes from
+    the same round of the same machine: when both have as many samples, each
+    pair gives one overhead and their median and quartiles are the result
+    (a drift of the machine's load between rounds then cancels out);
+    otherwise (or with *paired* False: a failed run shifted the rounds) the
+    overhead of the medians, with no quartiles.
+    """
+    if not values or not base or any(v <= 0 for v in (*values, *base)):
+        return None
+    if paired and len(values) == len(base):
+        pairs = sorted(_extra(metric, v, b) for v, b in zip(values, base, strict=True))
+        summ = summarize(pairs)
+        assert summ is not None
+        return Overhead(summ.median, summ.q1, summ.q3, True)
+    median = _extra(metric, statistics.median(values), statistics.median(base))
+    return Overhead(median, None, None, False)

@@ -27,7 +27,10 @@ from types import ModuleType
 from typing import Any
 
 RESULT_MARK = "@@tidal-bench-result@@"
-TIDAL_RUNTIMES = ("tidal", "tidal-loop", "tidal-compiled", "tidal-loop-compiled")
+TIDAL_RUNTIMES = (
+    "tidal", "tidal-loop", "tidal-compiled", "tidal-loop-compiled",
+    "tidal+watchdog", "tidal+trace", "tidal-loop+watchdog",
+)
 
 __all__ = ("RESULT_MARK", "classify_failure", "main", "measure")
 
@@ -71,6 +74,7 @@ def measure(workload: str, runtime: str, n: int, inner: int, warmup: bool = True
     aio: Any = None
     factory: Any = None
     samples: dict[str, list[float]] = {}
+    instrument_off: Any = None
     try:
         if not wl.raw:
             rt = get_runtime(runtime)
@@ -84,11 +88,16 @@ def measure(workload: str, runtime: str, n: int, inner: int, warmup: bool = True
             if rt.compiled and not sys.modules["tidal"].compiled:
                 # The pure build measured under the compiled label is worse than none.
                 return {"status": "error", "reason": "the pure build of tidal was imported"}
-        if wl.in_process_repeats and warmup:
-            wl.fn(aio, factory, max(1, n // 10))
-        for _ in range(inner if wl.in_process_repeats else 1):
-            for key, value in wl.fn(aio, factory, n).items():
-                samples.setdefault(key, []).append(value)
+            instrument_off = rt.instrument_on()
+        try:
+            if wl.in_process_repeats and warmup:
+                wl.fn(aio, factory, max(1, n // 10))
+            for _ in range(inner if wl.in_process_repeats else 1):
+                for key, value in wl.fn(aio, factory, n).items():
+                    samples.setdefault(key, []).append(value)
+        finally:
+            if instrument_off is not None:
+                instrument_off()  # a trace is written here: after the last sample
     except Exception as exc:
         status, reason = classify_failure(exc)
         if status == "error":
