@@ -312,7 +312,7 @@ def _from_thread_pool(waiter: Any) -> bool:
 
 
 # The watchdog finds a step as the frame called by a loop's ready runner.
-_watchdog._RUN_CODES.add(_run_traced.__code__)
+_watchdog.add_runner(_run_traced.__code__)
 
 
 def start_trace(path: str | os.PathLike[str], *, buffer: int = DEFAULT_BUFFER) -> None:

@@ -37,7 +37,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from tidal._core import _aio
@@ -57,6 +57,10 @@ _RUN_CODES = {
     BaseEventLoop._run_ready_debug.__code__,
     asyncio.base_events.BaseEventLoop._run_once.__code__,  # type: ignore[attr-defined]
 }
+#: Their names, looked at first: a str caches its hash, a code object computes
+#: its own (over its constants and names) on every set lookup, ~2 us a frame,
+#: paid while the sampler holds the GIL the busy loop waits for.
+_RUN_NAMES = {code.co_name for code in _RUN_CODES}
 #: Where a loop's own housekeeping runs (polling, timers, I/O events): a call
 #: from _run_once into these files is not a step.  Anything else is: the
 #: item's _run(), or, when that is compiled code, the callback or coroutine it calls.
@@ -172,9 +176,20 @@ def watch_blocking(
         stopped.join()
 
 
+def add_runner(code: CodeType) -> None:
+    """Count the frames of *code* as a loop's ready runner, like ``_run_once``'s (tracing's)."""
+    _RUN_CODES.add(code)
+    _RUN_NAMES.add(code.co_name)
+
+
 def _thresholds() -> list[float]:
-    # Under _lock.
-    return [s[0] for s in (_default[0], *_per_loop.values()) if s is not None]
+    # Under _lock, at every wake-up: a WeakKeyDictionary's values() costs
+    # several microseconds even when it is empty, so only a non-empty one is read.
+    default = _default[0]
+    found = [] if default is None else [default[0]]
+    if len(_per_loop):
+        found += [s[0] for s in _per_loop.values() if s is not None]
+    return found
 
 
 def watching(loop: Any = None) -> float | None:
@@ -294,7 +309,8 @@ def _find_step(top: FrameType) -> tuple[FrameType | None, FrameType | None]:
     for _ in range(_MAX_DEPTH):
         if frame is None:
             break
-        if frame.f_code in _RUN_CODES:
+        code = frame.f_code
+        if code.co_name in _RUN_NAMES and code in _RUN_CODES:
             if (
                 above is not None
                 and above.f_code.co_filename not in _HOUSEKEEPING
