@@ -113,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--runtime", nargs="+", action="extend", metavar="NAME",
-        help="run only these runtimes (asyncio is always included as the baseline)",
+        help=(
+            "run only these runtimes (asyncio is always included as the baseline); "
+            "tidal+watchdog, tidal+trace and tidal-loop+watchdog run only when named"
+        ),
     )
     bench.add_argument(
         "--repeat", type=int, metavar="N",
