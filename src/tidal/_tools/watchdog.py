@@ -251,12 +251,13 @@ def _sample_forever(stop: threading.Event) -> None:
         # report comes on time; once reported, half the coarse interval until
         # it ends: its end is still timed to an eighth of the threshold, with
         # two fifths of the hand-overs that slow the step (a long one pays hundreds).
+        # (A reported step keeps its own threshold's pace: its setting may be gone.)
+        reported = [s.setting[0] for s in steps.values() if s.reported and s.setting]
+        interval = min(max(shortest / 4, 0.001), 0.25)
         if any(step.last > step.first and not step.reported for step in steps.values()):
             interval = min(max(shortest / 20, 0.001), 0.05)
-        elif any(step.reported for step in steps.values()):
-            interval = min(max(shortest / 8, 0.001), 0.125)
-        else:
-            interval = min(max(shortest / 4, 0.001), 0.25)
+        elif reported:
+            interval = min(interval, max(min(reported) / 8, 0.001), 0.125)
         if stop.wait(interval):
             continue
         now = time.monotonic()
