@@ -52,6 +52,7 @@ from tidal._core.handles import Handle, TimerHandle, _Handle, _TimerHandle
 from tidal._core.loopservices import LoopServices
 from tidal._core.poller import EpollPoller, Poller, SelectorPoller, fileobj_to_fd
 from tidal._core.tasks import _Task
+from tidal._core.timers import SET_RESULT_UNLESS_CANCELLED, FutureTimer
 
 #: Longest single wait in the poller, as asyncio (some kernels reject more).
 MAXIMUM_SELECT_TIMEOUT = 24 * 3600
@@ -75,6 +76,7 @@ _monotonic = time.monotonic
 _new_handle: Any = _Handle.__new__
 _new_timer: Any = _TimerHandle.__new__
 _new_future: Any = _Future.__new__
+_new_future_timer: Any = FutureTimer.__new__
 _copy_context = contextvars.copy_context
 #: asyncio.coroutines, read at each loop creation (its _is_debug_mode is private).
 _aio_coroutines: Any = _coroutines_module
@@ -285,6 +287,17 @@ class BaseEventLoop(LoopServices):
             timer = _TimerHandle(when, callback, args, self, context)
             if timer._source_traceback:
                 del timer._source_traceback[-1]
+        elif (
+            callback is SET_RESULT_UNLESS_CANCELLED  # asyncio's sleep(): see timers.py
+            and context is None
+            and len(args) == 2
+            and type(args[0]) is _Future
+        ):
+            timer = _new_future_timer(FutureTimer)
+            timer._fut = args[0]
+            timer._result = args[1]
+            timer._when = when
+            timer._loop = self
         else:  # TimerHandle.__init__ without the two calls, as in call_soon()
             timer = _new_timer(_TimerHandle)
             timer._callback = callback
