@@ -93,22 +93,6 @@ class _FdEntry:
         self.mask: int = 0
 
 
-def _fast_handle(
-    loop: Any, callback: Callable[..., object], args: tuple[Any, ...], context: Any
-) -> Handle:
-    # Handle.__init__ without calling it: half the cost of Handle(...). Only
-    # outside debug mode: the constructor records where the handle was made.
-    handle: Handle = _new_handle(_Handle)
-    handle._callback = callback
-    handle._args = args
-    handle._loop = loop
-    handle._context = _copy_context() if context is None else context
-    handle._cancelled = False
-    handle._repr = None
-    handle._source_traceback = None
-    return handle
-
-
 #: asyncio's own done-callback for run_until_complete(), not a copy: anyio's
 #: find_root_task() recognises the task run_until_complete() runs by this
 #: function's identity among its callbacks.  It stops fut.get_loop() unless
@@ -221,7 +205,7 @@ class BaseEventLoop(LoopServices):
             if handle._source_traceback:
                 del handle._source_traceback[-1]
         else:
-            # _fast_handle(), inlined: this is the hottest way to schedule.
+            # Handle.__init__'s stores without the call: this is the hottest way to schedule.
             handle = _new_handle(_Handle)
             handle._callback = callback
             handle._args = args
@@ -244,8 +228,15 @@ class BaseEventLoop(LoopServices):
             handle = _Handle(callback, args, self, context)
             if handle._source_traceback:
                 del handle._source_traceback[-1]
-        else:
-            handle = _fast_handle(self, callback, args, context)
+        else:  # as in call_soon(): a call would be a tenth of this method's cost
+            handle = _new_handle(_Handle)
+            handle._callback = callback
+            handle._args = args
+            handle._loop = self
+            handle._context = _copy_context() if context is None else context
+            handle._cancelled = False
+            handle._repr = None
+            handle._source_traceback = None
         thread_id = self._thread_id
         if thread_id is None or thread_id == _get_ident():
             self._ready.append(handle)
