@@ -509,11 +509,12 @@ def test_gather_uses_its_direct_child_records() -> None:
     # tidal-only: the fast path (a record in the child's callback list, not a
     # bound method in a Handle) must stay in use; type() checks, not __class__.
     from tidal._api.gather import _ChildDone
+    from tidal._core.futures import cb_list
 
     async def main() -> bool:
         child_task = tidal.ensure_future(tidal.sleep(0))
         outer = tidal.gather(child_task)
-        direct = type(child_task._cbs[0]) is _ChildDone
+        direct = type(cb_list(child_task._cbs)[0]) is _ChildDone
         await outer
         return direct
 

@@ -20,7 +20,7 @@ from types import MethodType
 from typing import Any
 
 from tidal._core.format import format_callback, format_callback_source
-from tidal._core.futures import _PENDING, Future
+from tidal._core.futures import _PENDING, Future, add_entry, cb_list
 from tidal._core.tasks import Task
 
 __all__ = ("DoneNotice", "add_entry", "listen", "unlisten")
@@ -64,26 +64,17 @@ def listen(func: Callable[[Any, Any], None], owner: Any, future: Any) -> None:
         future.add_done_callback(MethodType(func, owner))
 
 
-def add_entry(future: Future, entry: Any) -> None:
-    """Append *entry* (an object with ``_run()``) to a pending tidal future's callbacks."""
-    callbacks = future._cbs
-    if callbacks is None:
-        future._cbs = [entry]
-    else:
-        callbacks.append(entry)
-
-
 def unlisten(func: Callable[[Any, Any], None], owner: Any, future: Any) -> None:
     """Undo :func:`listen` (does nothing if the callback already ran or was queued)."""
     cls = type(future)
     if cls is Task or cls is Future:
-        callbacks = future._cbs
+        callbacks = cb_list(future._cbs)
         if callbacks:
             kept = [
                 cb for cb in callbacks
                 if cb.__class__ is not DoneNotice or cb._owner is not owner or cb._func is not func
             ]
             if len(kept) != len(callbacks):
-                callbacks[:] = kept
+                future._cbs = kept if len(kept) > 1 else (kept[0] if kept else None)
     else:
         future.remove_done_callback(MethodType(func, owner))

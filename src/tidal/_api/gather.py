@@ -238,9 +238,11 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
                         record._child = fut
                         callbacks = fut._cbs
                         if callbacks is None:
-                            fut._cbs = [record]
-                        else:
+                            fut._cbs = record
+                        elif callbacks.__class__ is list:
                             callbacks.append(record)
+                        else:
+                            fut._cbs = [callbacks, record]
                     else:
                         _attach(outer, fut)
                     continue

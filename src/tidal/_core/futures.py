@@ -91,7 +91,8 @@ class Future:
         self._exception: BaseException | None = None
         # _exception_tb is only read after set_exception() stores it, so it is
         # not initialised here (one store less per future).
-        self._cbs: list[Any] | None = None
+        # None, one entry, or a list of entries (see cb_list()).
+        self._cbs: Any = None
         self._asyncio_future_blocking: bool = False
         # False, True, or (plain futures) the _UnretrievedGuard that reports an
         # exception nobody read: clearing the flag drops the guard with it.
@@ -171,6 +172,8 @@ class Future:
         self._cbs = None
         if not callbacks:
             return
+        if callbacks.__class__ is not list:
+            callbacks = (callbacks,)
         loop = self._loop
         ready = self._ready
         # A call_soon() set on the loop instance (a test's mock.patch.object)
@@ -215,7 +218,7 @@ class Future:
         cbs = self._cbs
         if not cbs:
             return None
-        return [cb if cb.__class__ is tuple else _as_pair(cb) for cb in cbs]
+        return [cb if cb.__class__ is tuple else _as_pair(cb) for cb in cb_list(cbs)]
 
     @property
     def _log_traceback(self) -> bool:
@@ -289,22 +292,25 @@ class Future:
             context = _copy_context()
         callbacks = self._cbs
         if callbacks is None:
-            self._cbs = [(fn, context)]
-        else:
+            self._cbs = (fn, context)
+        elif callbacks.__class__ is list:
             callbacks.append((fn, context))
+        else:
+            self._cbs = [callbacks, (fn, context)]
 
     def _add_task_waiter(self, task: Task[Any]) -> None:
         # The wake-up path for tidal tasks: see the module docstring.
-        callbacks = self._cbs
-        if callbacks is None:
-            self._cbs = [task]
-        else:
-            callbacks.append(task)
+        add_entry(self, task)
 
     def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
         """Remove every registration of *fn*; return how many were removed."""
         callbacks = self._cbs
         if not callbacks:
+            return 0
+        if callbacks.__class__ is not list:
+            if callbacks.__class__ is tuple and callbacks[0] == fn:
+                self._cbs = None
+                return 1
             return 0
         kept = [cb for cb in callbacks if cb.__class__ is not tuple or cb[0] != fn]
         removed = len(callbacks) - len(kept)
@@ -365,6 +371,32 @@ class Future:
 
     def __iter__(self) -> Generator[Any, None, Any]:
         return self.__await__()
+
+
+def cb_list(cbs: Any) -> list[Any]:
+    """A future's ``_cbs`` as a list of entries.
+
+    ``_cbs`` is None, a single entry (a ``(callback, context)`` pair, a task,
+    a gather record...), or a list of entries (the second one makes it a
+    list): most futures get one callback, and a one-item list would cost
+    each of them 72 B more.
+    """
+    if cbs is None:
+        return []
+    if cbs.__class__ is list:
+        return cbs  # type: ignore[no-any-return]
+    return [cbs]
+
+
+def add_entry(fut: Any, entry: Any) -> None:
+    """Append *entry* to *fut*'s callbacks (see cb_list())."""
+    callbacks = fut._cbs
+    if callbacks is None:
+        fut._cbs = entry
+    elif callbacks.__class__ is list:
+        callbacks.append(entry)
+    else:
+        fut._cbs = [callbacks, entry]
 
 
 def failure(fut: Any) -> BaseException | None:

@@ -6,7 +6,7 @@ import reprlib
 from typing import Any
 
 from tidal._core.format import format_coroutine
-from tidal._core.futures import format_callbacks
+from tidal._core.futures import cb_list, format_callbacks
 
 
 def future_repr_info(fut: Any) -> list[str]:
@@ -19,7 +19,7 @@ def future_repr_info(fut: Any) -> list[str]:
         else:
             info.append(f"result={reprlib.repr(fut._result)}")
     if fut._cbs:
-        info.append(format_callbacks(fut._cbs))
+        info.append(format_callbacks(cb_list(fut._cbs)))
     if fut._source_traceback:
         frame = fut._source_traceback[-1]
         info.append(f"created at {frame[0]}:{frame[1]}")

@@ -448,9 +448,11 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                     if result._state is _PENDING:
                         callbacks = result._cbs
                         if callbacks is None:
-                            result._cbs = [task]
-                        else:
+                            result._cbs = task
+                        elif callbacks.__class__ is list:
                             callbacks.append(task)
+                        else:
+                            result._cbs = [callbacks, task]
                     else:  # yielded an already-done future by hand
                         loop.call_soon(task._run)
                     task._fut_waiter = result
@@ -537,7 +539,9 @@ def strip_internal_frames(exc: BaseException) -> None:
 
 def _is_internal(frame: Any) -> bool:
     code = frame.f_code
-    if code in _INTERNAL_CODES:
+    # By identity: a code object's hash is computed afresh from its whole
+    # contents on every call (1-4 us), paid per frame of every cancellation.
+    if id(code) in _INTERNAL_IDS:
         return True
     # A compiled function's synthetic frame: a fresh code object each time.
     return _compiled_keys and (frame.f_globals.get("__name__"), code.co_name) in _INTERNAL_CODES
@@ -561,6 +565,8 @@ _INTERNAL_CODES: set[Any] = {
 }
 #: Whether any entry is a compiled function's (module, name) pair.
 _compiled_keys: bool = any(type(key) is tuple for key in _INTERNAL_CODES)
+#: id() of each code object in _INTERNAL_CODES (which keeps them alive).
+_INTERNAL_IDS: set[int] = {id(key) for key in _INTERNAL_CODES if type(key) is not tuple}
 
 
 def internal_frames(*funcs: Any) -> None:
@@ -571,6 +577,8 @@ def internal_frames(*funcs: Any) -> None:
         _INTERNAL_CODES.add(key)
         if type(key) is tuple:
             _compiled_keys = True
+        else:
+            _INTERNAL_IDS.add(id(key))
 
 
 #: Future classes whose add_done_callback is Future's: a task waiting on one

@@ -60,7 +60,7 @@ from tidal._api.sleep import _yield_once
 from tidal._api.taskgroups import TaskGroup
 from tidal._api.wait import _AsCompletedIterator, _Waiting
 from tidal._core import _aio
-from tidal._core.futures import Future
+from tidal._core.futures import Future, cb_list
 from tidal._core.tasks import Task
 
 __all__ = (
@@ -196,7 +196,7 @@ def awaited_by(fut: Any) -> list[Any]:
 def _entries(fut: Any) -> list[Any]:
     # A copy of the callback list: a loop in another thread may change it.
     if isinstance(fut, Future):
-        return list(fut._cbs or ())
+        return list(cb_list(fut._cbs))
     try:
         callbacks = fut._callbacks  # asyncio's futures: (callback, context) pairs
     except AttributeError:
