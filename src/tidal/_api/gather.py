@@ -239,7 +239,7 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
                         callbacks = fut._cbs
                         if callbacks is None:
                             fut._cbs = record
-                        elif callbacks.__class__ is list:
+                        elif type(callbacks) is list:
                             callbacks.append(record)
                         else:
                             fut._cbs = [callbacks, record]

@@ -172,7 +172,7 @@ class Future:
         self._cbs = None
         if not callbacks:
             return
-        if callbacks.__class__ is not list:
+        if type(callbacks) is not list:
             callbacks = (callbacks,)
         loop = self._loop
         ready = self._ready
@@ -204,7 +204,7 @@ class Future:
                 loop._check_thread()
         else:
             for cb in callbacks:
-                if cb.__class__ is tuple:
+                if type(cb) is tuple:
                     loop.call_soon(cb[0], self, context=cb[1])
                 else:
                     loop.call_soon(cb._run)
@@ -293,7 +293,7 @@ class Future:
         callbacks = self._cbs
         if callbacks is None:
             self._cbs = (fn, context)
-        elif callbacks.__class__ is list:
+        elif type(callbacks) is list:
             callbacks.append((fn, context))
         else:
             self._cbs = [callbacks, (fn, context)]
@@ -307,8 +307,8 @@ class Future:
         callbacks = self._cbs
         if not callbacks:
             return 0
-        if callbacks.__class__ is not list:
-            if callbacks.__class__ is tuple and callbacks[0] == fn:
+        if type(callbacks) is not list:
+            if type(callbacks) is tuple and callbacks[0] == fn:
                 self._cbs = None
                 return 1
             return 0
@@ -383,7 +383,7 @@ def cb_list(cbs: Any) -> list[Any]:
     """
     if cbs is None:
         return []
-    if cbs.__class__ is list:
+    if type(cbs) is list:
         return cbs  # type: ignore[no-any-return]
     return [cbs]
 
@@ -393,7 +393,7 @@ def add_entry(fut: Any, entry: Any) -> None:
     callbacks = fut._cbs
     if callbacks is None:
         fut._cbs = entry
-    elif callbacks.__class__ is list:
+    elif type(callbacks) is list:
         callbacks.append(entry)
     else:
         fut._cbs = [callbacks, entry]

@@ -449,7 +449,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                         callbacks = result._cbs
                         if callbacks is None:
                             result._cbs = task
-                        elif callbacks.__class__ is list:
+                        elif type(callbacks) is list:
                             callbacks.append(task)
                         else:
                             result._cbs = [callbacks, task]
