@@ -316,11 +316,14 @@ def _caught(impl: str, way: str, shape: str) -> dict[str, list[Frame]]:
 
 
 def _is_future_frame(frame: Frame) -> bool:
-    # tidal's pure-Python Future.result / Future.__await__ (asyncio's are C).
-    return frame[2] == _FUTURES_FILE and frame[1] in ("result", "__await__")
+    # tidal's Future.result / Future.__await__ (asyncio's are C). Compiled,
+    # result's synthetic frame names its source relative to the build tree.
+    return frame[1] in ("result", "__await__") and (
+        frame[2] in _FUTURE_FILES or frame[2].endswith("tidal/_core/futures.py")
+    )
 
 
-_FUTURES_FILE = str(SRC / "_core" / "futures.py")
+_FUTURE_FILES = {str(SRC / "_core" / "futures.py"), str(SRC / "_core" / "interpreted.py")}
 
 
 def _pattern(frames: list[Frame]) -> list[str]:

@@ -19,6 +19,8 @@ import pytest
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
+#: This interpreter, and the others the source tree runs on. A tree without
+#: src/ (CI's compiled-build run) tests the installed build: this interpreter's only.
 INTERPRETERS = [
     pytest.param(sys.executable, id=f"py{sys.version_info[0]}.{sys.version_info[1]}"),
     *(
@@ -27,7 +29,7 @@ INTERPRETERS = [
             ("py3.12", os.path.expanduser("~/.pyenv/versions/3.12.1/bin/python3.12")),
             ("py3.13", os.path.expanduser("~/.pyenv/versions/3.13.0/bin/python3.13")),
         )
-        if os.path.exists(path) and path != sys.executable
+        if os.path.exists(path) and path != sys.executable and os.path.isdir(SRC)
     ),
 ]
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.handles import _Handle
+from tidal._core.interpreted import install, make_future_await
 from tidal._core.native import mypyc_attr, public_class
 
 # The constructor's stores without the call (see _schedule_callbacks); the
@@ -100,7 +101,7 @@ class Future:
         self._cancel_message: Any = None
         self._cancelled_exc: BaseException | None = None
         if loop._debug if ready is not None else loop.get_debug():
-            self._source_traceback: Any = extract_stack(sys._getframe(1))
+            self._source_traceback: Any = extract_stack(sys._getframe(_CALLER_DEPTH))
         else:
             self._source_traceback = None
 
@@ -359,18 +360,13 @@ class Future:
             self._schedule_callbacks()
         self._log_tb = _UnretrievedGuard(self) if self._needs_guard else True
 
+    # The public class's __await__ and __iter__ are interpreted.make_future_await's
+    # Python generator (see there); these are for mypy and native callers.
     def __await__(self) -> Generator[Any, None, Any]:
-        if self._state is _PENDING:
-            self._asyncio_future_blocking = True
-            yield self  # the task parks here until the future completes
-        if self._state is _PENDING:
-            # A helper builds the error: a call with arguments here would raise
-            # the frame's stack size to 3, and every parked await pays 8 B more.
-            raise _not_awaited_error()
-        return self.result()
+        return _future_await(self)
 
     def __iter__(self) -> Generator[Any, None, Any]:
-        return self.__await__()
+        return _future_await(self)
 
 
 def cb_list(cbs: Any) -> list[Any]:
@@ -426,6 +422,10 @@ def failure(fut: Any) -> BaseException | None:
     return None
 
 
+#: sys._getframe() depth of the caller of a method here: 1, or 0 when this
+#: module is compiled (a compiled function pushes no frame; it has no __code__).
+_CALLER_DEPTH: int = 1 if hasattr(Future.cancel, "__code__") else 0
+
 #: The class users see (see native.public_class): in the compiled build, a
 #: subclass that can be weakly referenced; in the pure build, Future itself.
 _Future: type[Future] = public_class(Future)
@@ -450,6 +450,11 @@ def _retrieved(fut: Any) -> Any:
 
 def _not_awaited_error() -> RuntimeError:
     return RuntimeError("await wasn't used with future")
+
+
+#: Future.__await__ as a Python generator, in both builds (see interpreted.py).
+_future_await = make_future_await(_PENDING, _not_awaited_error)
+install(_Future, {"__await__": _future_await, "__iter__": _future_await})
 
 
 def _as_pair(entry: Any) -> tuple[Any, Any]:

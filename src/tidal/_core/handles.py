@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tidal._core.format import extract_stack, format_callback_source
+from tidal._core.interpreted import handle_run, install
 from tidal._core.native import mypyc_attr, public_class
 
 _copy_context = contextvars.copy_context
@@ -48,7 +49,9 @@ class Handle:
             debug = loop._debug
         else:
             debug = loop.get_debug()
-        self._source_traceback: Any = extract_stack(sys._getframe(1)) if debug else None
+        self._source_traceback: Any = (
+            extract_stack(sys._getframe(_CALLER_DEPTH)) if debug else None
+        )
 
     def _repr_info(self) -> list[str]:
         info = [self.__class__.__name__]
@@ -87,18 +90,8 @@ class Handle:
         return self._cancelled
 
     def _run(self) -> None:
-        if self._cancelled:
-            return
-        try:
-            self._context.run(self._callback, *self._args)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._report(exc)
-        # If an exception's traceback reaches into the callback, it keeps this
-        # frame (as an f_back): the frame must not keep the handle, and through
-        # it the callback's task, alive past its last real reference.
-        del self
+        # The public classes' _run is interpreted.handle_run (see there).
+        handle_run(self)
 
     def _report(self, exc: BaseException) -> None:
         source = format_callback_source(self._callback, self._args, self._loop.get_debug())
@@ -120,16 +113,18 @@ class TimerHandle(Handle):
 
     def __init__(
         self,
-        when: float,
+        when: Any,  # not float: see _when below
         callback: Callable[..., object],
         args: tuple[Any, ...],
         loop: Any,
         context: contextvars.Context | None = None,
     ) -> None:
         super().__init__(callback, args, loop, context)
-        if self._source_traceback:
-            del self._source_traceback[-1]
-        self._when: float = when
+        if self._source_traceback and _CALLER_DEPTH:
+            del self._source_traceback[-1]  # this __init__'s own frame
+        # Any, not float: mypyc would store an int as a float, and asyncio
+        # keeps (and repr()s) the value it was given.
+        self._when: Any = when
         self._scheduled: bool = False
 
     def _repr_info(self) -> list[str]:
@@ -142,22 +137,22 @@ class TimerHandle(Handle):
 
     def __lt__(self, other: object) -> bool:
         if isinstance(other, TimerHandle):
-            return self._when < other._when
+            return bool(self._when < other._when)
         return NotImplemented
 
     def __le__(self, other: object) -> bool:
         if isinstance(other, TimerHandle):
-            return self._when < other._when or self.__eq__(other)
+            return bool(self._when < other._when) or self.__eq__(other)
         return NotImplemented
 
     def __gt__(self, other: object) -> bool:
         if isinstance(other, TimerHandle):
-            return self._when > other._when
+            return bool(self._when > other._when)
         return NotImplemented
 
     def __ge__(self, other: object) -> bool:
         if isinstance(other, TimerHandle):
-            return self._when > other._when or self.__eq__(other)
+            return bool(self._when > other._when) or self.__eq__(other)
         return NotImplemented
 
     def __eq__(self, other: object) -> bool:
@@ -176,10 +171,14 @@ class TimerHandle(Handle):
             self._loop._timer_handle_cancelled(self)
         super().cancel()
 
-    def when(self) -> float:
+    def when(self) -> Any:
         """The absolute ``loop.time()`` at which the callback is due."""
         return self._when
 
+
+#: sys._getframe() depth of the caller of a method here: 1, or 0 when this
+#: module is compiled (a compiled function pushes no frame; it has no __code__).
+_CALLER_DEPTH: int = 1 if hasattr(Handle.cancel, "__code__") else 0
 
 # The classes users see (see native.public_class): in the compiled build,
 # subclasses that can be weakly referenced; in the pure build, the same classes.
@@ -187,3 +186,5 @@ _Handle: type[Handle] = public_class(Handle)
 _TimerHandle: type[TimerHandle] = public_class(TimerHandle, _Handle)
 Handle = _Handle  # type: ignore[misc]
 TimerHandle = _TimerHandle  # type: ignore[misc]
+install(_Handle, {"_run": handle_run})
+install(_TimerHandle, {"_run": handle_run})

@@ -47,6 +47,7 @@ from tidal._core.futures import (
     isfuture,
 )
 from tidal._core.handles import _Handle
+from tidal._core.interpreted import _wrap_awaitable, install, make_task_run
 from tidal._core.native import frame_key, mypyc_attr, public_class
 from tidal._core.reprs import task_repr
 
@@ -123,7 +124,7 @@ class Task(Future, Generic[_T]):
         self._cancel_message = None
         self._cancelled_exc = None
         if loop._debug if ready is not None else loop.get_debug():
-            self._source_traceback = extract_stack(sys._getframe(1))
+            self._source_traceback = extract_stack(sys._getframe(_CALLER_DEPTH))
         else:
             self._source_traceback = None
         if type(coro) is not CoroutineType and not iscoroutine(coro):
@@ -184,30 +185,31 @@ class Task(Future, Generic[_T]):
         return task_repr(self)
 
     def _run(self) -> None:
-        # What the loop calls when it pops this task off the ready queue.
-        try:
-            self._context.run(_step, self, None)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            # asyncio runs a step in a Handle, which hands errors (such as
-            # stepping a task already completed with Future.set_result) to
-            # the exception handler: so does the queued task.
-            _Handle(self._step_now, (), self._loop, self._context)._report(exc)
-        del self  # see _step(): the traceback may keep this frame
+        # What the loop calls when it pops this task off the ready queue; the
+        # public class's _run is interpreted.make_task_run's (see there).
+        _task_run(self)
+
+    def _report_step_error(self, exc: BaseException) -> None:
+        # What a step run as a Handle would report (see interpreted.make_task_run).
+        _Handle(self._step_now, (), self._loop, self._context)._report(exc)
 
     def _callback_pair(self) -> tuple[Any, Any]:
         # How Future._callbacks shows this task waiting (asyncio: its wakeup).
-        return (self._wakeup, self._context)
+        return (self.task_wakeup, self._context)
 
     def _step_now(self) -> None:
         # A step from a handle that runs in the task's context already.
         _step(self, None)
         del self  # see _step()
 
-    def _wakeup(self, future: Any) -> None:
-        # The generic path, for futures that are not tidal's: the outcome is
-        # read here, so _step() must not read the waiter again.
+    def task_wakeup(self, future: Any) -> None:
+        """Step the task once *future* (not a tidal one) is done.
+
+        Named as asyncio's C Task names this callback, which reprs of the
+        future show (``cb=[Task.task_wakeup()]``); a compiled method's
+        ``__qualname__`` cannot be set, so the name is the method's own.
+        """
+        # The outcome is read here, so _step() must not read the waiter again.
         self._fut_waiter = None
         error: BaseException | None = None
         try:
@@ -349,6 +351,9 @@ class Task(Future, Generic[_T]):
 #: subclass that can be weakly referenced; in the pure build, Task itself.
 _Task: type[Task[Any]] = public_class(Task, _Future)
 Task = _Task  # type: ignore[misc]
+#: sys._getframe() depth of the caller of a method here: 1, or 0 when this
+#: module is compiled (a compiled function pushes no frame; it has no __code__).
+_CALLER_DEPTH: int = 1 if hasattr(Task.cancel, "__code__") else 0
 
 
 def _step(task: Task[Any], exc: BaseException | None) -> None:
@@ -376,8 +381,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                     if waiter._log_tb:
                         _retrieved(waiter)
                     exc = exc.with_traceback(waiter._exception_tb)
-                    if _finish_await(task._coro):
-                        exc = None  # the compiled Future.__await__ raises it (see there)
+                    _finish_await(task._coro)
             elif state is _CANCELLED:
                 exc = waiter._make_cancelled_error()
                 _finish_await(task._coro)
@@ -473,7 +477,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
     del task, current, coro, waiter, exc
 
 
-def _finish_await(coro: Any) -> bool:
+def _finish_await(coro: Any) -> None:
     # Close the Future.__await__ generator the coroutine is suspended in, if
     # that is what it awaits: an exception thrown in then comes out of an
     # exhausted generator, which adds no frame, so the traceback goes from
@@ -487,23 +491,16 @@ def _finish_await(coro: Any) -> bool:
         elif cls is GeneratorType:
             nxt = inner.gi_yieldfrom
         else:
-            # The compiled build's Future.__await__ is no Python generator, and
-            # a throw into it loses the exception's traceback: True tells the
-            # step to resume it instead, and its result() raises the exception.
-            return cls is _AWAIT_GEN_TYPE
+            return
         if nxt is None:
             break
         inner = nxt
-    if inner.gi_code is _AWAIT_CODE if cls is GeneratorType else False:
+    if cls is GeneratorType and inner.gi_code is _AWAIT_CODE:
         inner.close()
-    return False
 
 
-# None in the compiled build, whose generators are not Python generators
-# (a throw into a closed compiled generator would not raise what it throws).
-_AWAIT_CODE = getattr(Future.__await__, "__code__", None)
-#: The type of what Future.__await__ returns (a generator in the pure build).
-_AWAIT_GEN_TYPE: type = type(_Future.__await__(_Future.__new__(_Future)))
+#: The code of Future.__await__, a Python generator in both builds (interpreted.py).
+_AWAIT_CODE: Any = _Future.__await__.__code__  # type: ignore[attr-defined]
 
 
 def strip_internal_frames(exc: BaseException) -> None:
@@ -556,19 +553,18 @@ def _is_internal(frame: Any) -> bool:
 
 
 _futures_module._task_class[0] = _Task
-# Reprs of a foreign future a tidal task waits on list this callback by its
-# qualified name; asyncio's C Task registers one named task_wakeup.
-if hasattr(Task._wakeup, "__code__"):  # a compiled method's name is fixed (see format.py)
-    Task._wakeup.__qualname__ = "Task.task_wakeup"
+#: Task._run as Python code, in both builds (see interpreted.py).
+_task_run = make_task_run(_step)
+install(_Task, {"_run": _task_run})
 
 #: Code objects (or, compiled, (module, name) pairs) of the frames
 #: strip_internal_frames() removes.
 _INTERNAL_CODES: set[Any] = {
     frame_key(_step),
     frame_key(Future.result),
-    frame_key(Future.__await__),
-    frame_key(Task._wakeup),
-    frame_key(Task._run),
+    frame_key(_Future.__await__),
+    frame_key(Task.task_wakeup),
+    frame_key(_Task._run),
     frame_key(Task._step_now),
 }
 #: Whether any entry is a compiled function's (module, name) pair.
@@ -620,7 +616,7 @@ def _step_foreign(task: Task[Any], result: Any) -> None:
             _fail_step(task, f"Task cannot await on itself: {task!r}")
         else:
             result._asyncio_future_blocking = False
-            result.add_done_callback(task._wakeup, context=task._context)
+            result.add_done_callback(task.task_wakeup, context=task._context)
             task._fut_waiter = result
             if task._must_cancel and result.cancel(msg=task._cancel_message):
                 task._must_cancel = False
@@ -681,10 +677,6 @@ def ensure_future(coro_or_future: Any, *, loop: Any = None) -> Any:
         if should_close:
             coro_or_future.close()
         raise
-
-
-async def _wrap_awaitable(awaitable: Any) -> Any:
-    return await awaitable
 
 
 def create_eager_task_factory(custom_task_constructor: Any) -> Any:
