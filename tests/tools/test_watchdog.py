@@ -154,6 +154,28 @@ def test_short_steps_and_an_idle_loop_are_not_reported(run: Any) -> None:
     assert reports.seen == []
 
 
+def test_a_shorter_setting_applies_to_a_sleeping_sampler() -> None:
+    # The sampler sleeps a quarter of the shortest threshold (at most 0.25 s):
+    # a shorter setting made meanwhile must wake it, or a step ends unseen.
+    reports = Reports()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        watch_blocking(5.0)
+        time.sleep(0.05)  # the sampler is asleep for 5.0's interval now
+        await asyncio.sleep(0)
+        watch_blocking(0.05, loop=loop, callback=reports)
+        render(0.2)
+        await asyncio.sleep(0.05)
+        watch_blocking(None, loop=loop)
+
+    try:
+        tidal.run(main())
+    finally:
+        watch_blocking(None)
+    assert [r.ended for _, r in reports.seen] == [False, True]
+
+
 def test_per_loop_setting_and_stopping() -> None:
     reports = Reports()
 

@@ -127,6 +127,8 @@ _per_loop: weakref.WeakKeyDictionary[Any, tuple[float, Callback | None] | None] 
 # The sampler thread and the event that stops it: a stopped sampler must not
 # report into a setting made after it was stopped.
 _thread: list[tuple[threading.Thread, threading.Event] | None] = [None]
+#: Set when a setting changes or watching stops: wakes the sampler early.
+_changed = threading.Event()
 
 
 def watch_blocking(
@@ -162,15 +164,21 @@ def watch_blocking(
             if _thresholds():
                 stop = threading.Event()
                 thread = threading.Thread(
-                    target=_sample_forever, args=(stop,), name="tidal-watchdog", daemon=True,
+                    target=_sample_forever, args=(stop, _changed), name="tidal-watchdog",
+                    daemon=True,
                 )
                 _thread[0] = (thread, stop)
                 thread.start()
-        elif not _thresholds():
+        elif _thresholds():
+            # A sampler asleep for a longer threshold's interval must see a
+            # shorter one now, not after that interval (a step could end unseen).
+            _changed.set()
+        else:
             # Nothing is watched any more: the sampler delivers the end reports
             # it owes and exits before this returns.
             _thread[0] = None
             running[1].set()
+            _changed.set()
             stopped = running[0]
     if stopped is not None and stopped is not threading.current_thread():
         stopped.join()
@@ -229,7 +237,7 @@ class _Step:
         return (self.before + self.first) / 2
 
 
-def _sample_forever(stop: threading.Event) -> None:
+def _sample_forever(stop: threading.Event, changed: threading.Event) -> None:
     me = threading.get_ident()
     steps: dict[int, _Step] = {}
     previous = time.monotonic()
@@ -258,8 +266,9 @@ def _sample_forever(stop: threading.Event) -> None:
             interval = min(max(shortest / 20, 0.001), 0.05)
         elif reported:
             interval = min(interval, max(min(reported) / 8, 0.001), 0.125)
-        if stop.wait(interval):
-            continue
+        if changed.wait(interval):
+            changed.clear()
+            continue  # a setting changed, or watching stopped: look again first
         now = time.monotonic()
         try:
             _sample(me, steps, previous, now)
