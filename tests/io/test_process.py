@@ -127,8 +127,20 @@ def test_exit_codes(aio: ModuleType, loop: Any, code: int) -> None:
     [("kill", -signal.SIGKILL), ("terminate", -signal.SIGTERM), ("hup", -signal.SIGHUP)],
 )
 def test_killed_child(aio: ModuleType, loop: Any, how: str, expected: int) -> None:
+    # The child restores the default dispositions first: a run started under
+    # nohup (or any parent ignoring SIGHUP) passes the ignore on through exec.
+    child = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+
     async def main() -> int:
-        proc = await aio.create_subprocess_exec("sleep", "30", stdout=PIPE)
+        proc = await aio.create_subprocess_exec(sys.executable, "-c", child, stdout=PIPE)
+        assert proc.stdout is not None
+        assert await proc.stdout.readline() == b"ready\n"
         if how == "hup":
             proc.send_signal(signal.SIGHUP)
         else:
