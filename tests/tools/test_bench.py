@@ -399,9 +399,9 @@ Transfer/sec:      4.42MB
 def test_wrk_output_parsed() -> None:
     assert wl_frameworks.parse_rate("wrk", WRK_OUTPUT) == 29162.83
     bad = WRK_OUTPUT.replace(b"Requests/sec", b"  Non-2xx or 3xx responses: 12\nRequests/sec")
-    with pytest.raises(RuntimeError, match="^wrk saw 12 non-2xx responses$"):
+    with pytest.raises(RuntimeError, match=r"^wrk saw 12 non-2xx responses$"):
         wl_frameworks.parse_rate("wrk", bad)
-    with pytest.raises(RuntimeError, match="^wrk printed no rate: b'unable to connect'$"):
+    with pytest.raises(RuntimeError, match=r"^wrk printed no rate: b'unable to connect'$"):
         wl_frameworks.parse_rate("wrk", b"unable to connect")
     assert wl_frameworks.parse_rate("loadgen", b'{"requests": 10, "rate": 5.0}\n') == 5.0
 
