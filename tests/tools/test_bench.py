@@ -519,6 +519,34 @@ def test_instrumented_runtime_measures_and_turns_its_tool_off(
     assert list(tmp_path.iterdir()) == []  # the trace was written and removed
 
 
+def test_watchdog_threshold_reaches_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --watchdog-threshold: the runner exports it, the worker's watchdog uses it.
+    from tidal._tools import watchdog
+    from tidal._tools.bench.registry import WATCHDOG_THRESHOLD_ENV
+
+    calls: list[Any] = []
+    real = watchdog.watch_blocking
+    monkeypatch.setattr(
+        watchdog, "watch_blocking", lambda *a, **k: (calls.append(a), real(*a, **k))[1],
+    )
+    monkeypatch.setenv(WATCHDOG_THRESHOLD_ENV, "0.004")
+    result = worker.measure("sleep0_switch", "tidal+watchdog", n=2_000, inner=1)
+    assert result["status"] == "ok", result
+    assert calls == [(0.004,), (None,)]
+
+
+def test_watchdog_threshold_must_be_positive() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tidal", "bench", "--only", "call_soon", "--no-compiled",
+         "--runtime", "tidal+watchdog", "--watchdog-threshold", "0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "tidal bench: --watchdog-threshold must be a positive number of seconds\n"
+    )
+
+
 def test_overhead_pairs_the_rounds() -> None:
     # Sample i of two cells comes from the same round: paired, a drift cancels.
     paired = stats.overhead(US_PER_OP, [1.1, 2.2, 3.3], [1.0, 2.0, 3.0])

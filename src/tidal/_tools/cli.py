@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeat", type=int, metavar="N",
         help="fresh processes per workload and runtime (default 5, --quick 1)",
     )
+    bench.add_argument(
+        "--watchdog-threshold", type=float, metavar="SECONDS",
+        help=(
+            "the +watchdog runtimes' threshold (default 0.1); a small one samples more "
+            "often, to measure what each sample costs"
+        ),
+    )
     bench.add_argument("--no-floors", action="store_true", help="skip the raw floor rows")
     bench.add_argument(
         "--no-compiled", action="store_true",

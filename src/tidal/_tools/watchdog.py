@@ -19,10 +19,11 @@ does nothing more per step or per turn; the price is the sampling thread's
 few microseconds per sample (and a GIL hand-over when the loop is busy).
 It works on asyncio's own loop too.
 
-Samples come every quarter of the threshold, every twentieth once a step
-has outlasted one interval, and every eighth once it has been reported;
-durations are measured between samples, so they are accurate to about a
-fifth of the threshold (``resolution`` in the report).
+Samples come every half threshold while no step is long (a step that lasts
+a whole threshold spans two samples at that pace, so none is missed), every
+twentieth once a step has outlasted one interval, and every eighth once it
+has been reported; durations are measured between samples (``resolution``
+in the report: up to a quarter of the threshold).
 """
 
 from __future__ import annotations
@@ -253,15 +254,16 @@ def _sample_forever(stop: threading.Event, changed: threading.Event) -> None:
                 _end(step, step.last, ident)
             return
         shortest = min(thresholds)
-        # Coarse while every step is short: a wake-up alone costs this thread
-        # ~50 us of CPU (0.2% of a core at the default 0.1 s), and a busy loop
-        # a GIL hand-over. Fine once a step outlasts an interval, so that its
-        # report comes on time; once reported, half the coarse interval until
-        # it ends: its end is still timed to an eighth of the threshold, with
-        # two fifths of the hand-overs that slow the step (a long one pays hundreds).
+        # Coarse while every step is short: each sample costs a busy loop a GIL
+        # hand-over (~100 us on a VM, where the loop thread's wake-up is an
+        # IPI), so half the threshold: a step lasting a whole threshold still
+        # spans two samples. Fine once a step outlasts an interval, so that its
+        # report comes on time; once reported, an eighth of the threshold until
+        # it ends: its end is still timed to that, with two fifths of the
+        # hand-overs that slow the step (a long one pays hundreds).
         # (A reported step keeps its own threshold's pace: its setting may be gone.)
         reported = [s.setting[0] for s in steps.values() if s.reported and s.setting]
-        interval = min(max(shortest / 4, 0.001), 0.25)
+        interval = min(max(shortest / 2, 0.001), 0.5)
         if any(step.last > step.first and not step.reported for step in steps.values()):
             interval = min(max(shortest / 20, 0.001), 0.05)
         elif reported:

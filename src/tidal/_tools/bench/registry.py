@@ -99,6 +99,8 @@ class Workload:
 _WORKLOADS: dict[str, Workload] = {}
 _FAMILIES = ("wl_tasks", "wl_sync", "wl_net", "wl_frameworks", "floors")
 FLOOR = "floor"
+#: How the runner hands ``--watchdog-threshold`` to its workers.
+WATCHDOG_THRESHOLD_ENV = "TIDAL_BENCH_WATCHDOG_THRESHOLD"
 
 
 def register(workload: Workload) -> Workload:
@@ -195,15 +197,17 @@ class Runtime:
     def instrument_on(self) -> Callable[[], None]:
         """Turn this runtime's instrument on for the process; returns what turns it off.
 
-        The watchdog at its default threshold, for every loop of the process
-        (what ``TIDAL_WATCHDOG=on`` does); tracing into a ring buffer of the
-        default size, written to a temporary file at the end (outside every
-        timed part) and removed.
+        The watchdog at its default threshold (or ``--watchdog-threshold``'s),
+        for every loop of the process (what ``TIDAL_WATCHDOG=on`` does);
+        tracing into a ring buffer of the default size, written to a temporary
+        file at the end (outside every timed part) and removed.
         """
         if self.instrument == "watchdog":
+            import os
+
             from tidal._tools.watchdog import DEFAULT_THRESHOLD, watch_blocking
 
-            watch_blocking(DEFAULT_THRESHOLD)
+            watch_blocking(float(os.environ.get(WATCHDOG_THRESHOLD_ENV, DEFAULT_THRESHOLD)))
             return lambda: watch_blocking(None)
         if self.instrument == "trace":
             import os

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tidal._tools.bench import worker
-from tidal._tools.bench.registry import RUNTIMES, Runtime, Workload, all_workloads
+from tidal._tools.bench.registry import (
+    RUNTIMES,
+    WATCHDOG_THRESHOLD_ENV,
+    Runtime,
+    Workload,
+    all_workloads,
+)
 from tidal._tools.bench.report import (
     RAW,
     Results,
@@ -273,6 +279,13 @@ def bench_main(options: argparse.Namespace) -> int:
         if site is None:
             skipped += [f"{rt.name} skipped: {build.note}" for rt in runtimes if rt.compiled]
             runtimes = [rt for rt in runtimes if not rt.compiled]
+    threshold = getattr(options, "watchdog_threshold", None)
+    if threshold is not None:
+        if not threshold > 0:
+            print("tidal bench: --watchdog-threshold must be a positive number of seconds",
+                  file=sys.stderr)
+            return 2
+        os.environ[WATCHDOG_THRESHOLD_ENV] = repr(threshold)  # the workers inherit it
     repeat = options.repeat or (QUICK_REPEAT if quick else FULL_REPEAT)
     inner = QUICK_INNER if quick else FULL_INNER
     sizes = {wl.name: wl.quick_n if quick else wl.n for wl in workloads}
@@ -280,6 +293,7 @@ def bench_main(options: argparse.Namespace) -> int:
         "quick": quick, "repeat": repeat, "inner": inner, "n": sizes,
         "order": "interleaved", "executable": sys.executable,
         "compiled_build": str(site) if site else None, "skipped": skipped + left_out,
+        "watchdog_threshold": threshold,
     }
     machine = machine_info(RUNTIMES)
     print(format_machine(machine))
@@ -289,7 +303,10 @@ def bench_main(options: argparse.Namespace) -> int:
         + ("" if all(wl.max_repeat is None or wl.max_repeat >= repeat for wl in workloads)
            else " (fewer for the longest rows)"),
     )
-    for note in skipped + left_out + _framework_notes(workloads):
+    notes = skipped + left_out + _framework_notes(workloads)
+    if threshold is not None and any(rt.instrument == "watchdog" for rt in runtimes):
+        notes.append(f"watchdog threshold {threshold:g} s (default 0.1)")
+    for note in notes:
         print(f"note:    {note}")
     print(flush=True)
 
