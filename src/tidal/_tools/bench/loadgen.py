@@ -15,8 +15,10 @@ import argparse
 import json
 import select
 import socket
+import subprocess
 import sys
 import time
+from typing import Any
 
 HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: tidal-loadgen\r\n\r\n"
 _RECV = 1 << 16
@@ -120,6 +122,21 @@ def run(mode: str, host: str, port: int, size: int, conns: int,
     done = completed - max(counted_from, 0)
     seconds = now - started_at
     return {"requests": done, "seconds": seconds, "rate": done / seconds if seconds else 0.0}
+
+
+async def until_exited(aio: Any, proc: subprocess.Popen[bytes]) -> None:
+    """Wait in the runtime under test (*aio*) for a load generator *proc* to exit.
+
+    Polling keeps this free of subprocess support in the runtime under test;
+    50 wake-ups a second are noise next to the traffic.  If the wait ends any
+    other way (cancelled, an error), the generator is killed.
+    """
+    try:
+        while proc.poll() is None:
+            await aio.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def main(argv: list[str] | None = None) -> int:

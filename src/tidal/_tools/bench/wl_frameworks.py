@@ -90,13 +90,7 @@ async def _run_generator(aio: Any, tool: str, port: int, seconds: float,
         pinned(generator_command(tool, port, seconds), cpus),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    try:
-        # Polling keeps this free of subprocess support in the runtime under test.
-        while proc.poll() is None:
-            await aio.sleep(0.02)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    await loadgen.until_exited(aio, proc)
     out = proc.communicate()[0]
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} exited with status {proc.returncode}: {out[-300:]!r}")

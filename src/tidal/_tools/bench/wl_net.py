@@ -55,13 +55,8 @@ async def _drive(aio: Any, server: Any, mode: str, size: int, duration_ms: int) 
     port = server.sockets[0].getsockname()[1]
     proc = spawn_loadgen(mode, port, size, duration_ms)
     try:
-        # Polling keeps this free of subprocess support in the runtime under
-        # test; 50 wake-ups a second are noise next to the traffic.
-        while proc.poll() is None:
-            await aio.sleep(0.02)
+        await loadgen.until_exited(aio, proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         server.close()
     return loadgen_rate(proc)
 
