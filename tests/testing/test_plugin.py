@@ -348,3 +348,27 @@ def test_anyio_with_tidal_testing_loop_and_clock(pytester: pytest.Pytester) -> N
     # And beside pytest-asyncio in the same run.
     result = pytester.runpytest(*FLAGS)
     result.assert_outcomes(passed=2)
+
+
+# -- assertion rewriting -------------------------------------------------------------------
+
+
+def test_modules_with_asserts_are_not_rewritten() -> None:
+    # The pytest11 entry point makes pytest rewrite every module of the
+    # installed distribution; tidal's own asserts mirror asyncio's and must
+    # fail with asyncio's (bare) messages in the user's test suite as well.
+    import ast
+    from pathlib import Path
+
+    import tidal
+
+    root = Path(tidal.__file__).parent
+    missing = []
+    for path in sorted(root.rglob("*.py")):
+        if "bench" in path.relative_to(root).parts:
+            continue  # the benchmark's own checks, never run under a user's pytest
+        tree = ast.parse(path.read_text())
+        if any(isinstance(node, ast.Assert) for node in ast.walk(tree)):
+            if "PYTEST_DONT_REWRITE" not in (ast.get_docstring(tree) or ""):
+                missing.append(str(path.relative_to(root)))
+    assert missing == []

@@ -15,6 +15,9 @@
 
 Semantics follow asyncio's ``gather`` exactly, including the running
 version's differences (3.12+ completes already-done children synchronously).
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ Version differences followed here:
   CancelledError, withdraws its own cancellation of the parent only after
   the children are done, and keeps the parent's cancel count stable when it
   raises the exception group while the parent is being cancelled.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Version differences followed here:
 * 3.13 converts any CancelledError subclass, and when the block exits with
   another exception it slips a ``TimeoutError`` into that exception's context
   chain, just above the CancelledError.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

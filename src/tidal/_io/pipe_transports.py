@@ -9,6 +9,9 @@ with asyncio's high/low water marks driving ``pause_writing`` /
 socket that is how a peer that closed its end shows up (EPOLLERR / EPOLLHUP).
 
 The class names are asyncio's, so that reprs read the same on both loops.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
 ``stdout``/``stderr`` are StreamReaders fed by the subprocess transport.
 ``communicate()`` feeds stdin and reads both outputs concurrently, so a
 child that fills one pipe while we write the other cannot deadlock.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ connection that builds the transport.  tidal builds the transport right in
 the accept callback: the protocol still learns of the connection through
 ``connection_made()`` on a later turn, in the same order, without a Task per
 connection.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""StreamReader: a byte buffer fed by a protocol, read by one task at a time."""
+"""StreamReader: a byte buffer fed by a protocol, read by one task at a time.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ A read that finds the buffer empty parks the task on a future from
 straight back on the ready queue.  The hot calls (``data_received``,
 ``read``, ``drain``) avoid the property and coroutine layers asyncio has in
 between, with the same observable behaviour.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

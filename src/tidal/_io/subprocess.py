@@ -10,6 +10,9 @@ ThreadedChildWatcher does.  Either way only *this* child is waited for.
 
 The exit reaches the transport a turn later (two on 3.11), as with asyncio's
 child watchers, so that output read in the same turn is delivered first.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

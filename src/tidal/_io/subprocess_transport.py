@@ -9,6 +9,9 @@ order of pipe data, pipe closes and the exit is the same on both loops.
 
 ``connection_lost()`` follows once the child has exited *and* every pipe is
 closed; that is also when ``_wait()`` returns.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ connections (see ``_shared_buffer``); every callback decrypts all the records
 available and delivers them in one data_received(); a read that can only fail
 with ``SSLWantReadError`` (nothing left in either the BIO or the SSL object)
 is skipped, since raising costs more than the read.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 The socket file: a stale one (no process listening) is removed before bind,
 as asyncio does.  On 3.13 the server also unlinks its own file when it
 closes, unless ``cleanup_socket=False`` or the file was replaced meanwhile.
+
+PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
+(tidal's pytest plugin marks the installed package for assertion rewriting).
 """
 
 from __future__ import annotations
