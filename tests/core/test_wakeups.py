@@ -359,6 +359,8 @@ def test_unretrieved_exception_reported_at_interpreter_exit() -> None:
     out = {impl: _run_prog(_SHUTDOWN_PROG, impl).stderr for impl in ("asyncio", "tidal")}
     for marker in ("Task exception was never retrieved", "ValueError: lost at exit"):
         assert (marker in out["tidal"]) == (marker in out["asyncio"]), out
+        # The oracle really reports it, so the comparison can fail.
+        assert marker in out["asyncio"], out
     assert "Exception in default exception handler" not in out["tidal"], out["tidal"]
 
 
