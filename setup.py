@@ -24,6 +24,8 @@ COMPILED = [
     "src/tidal/_core/handles.py",
     "src/tidal/_core/futures.py",
     "src/tidal/_core/tasks.py",
+    "src/tidal/_io/transport.py",
+    "src/tidal/_io/tcp.py",
 ]
 
 #: setup.py commands that build what gets installed (a wheel, or a direct install).

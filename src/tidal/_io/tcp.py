@@ -16,9 +16,10 @@ import asyncio
 import socket
 import sys
 from asyncio.constants import _SendfileMode
-from typing import Any
+from typing import Any, cast
 
 from tidal._core.handles import Handle
+from tidal._core.native import mypyc_attr, public_class
 from tidal._io.addr import set_nodelay
 from tidal._io.transport import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
@@ -31,6 +32,9 @@ from tidal._io.transport import (
 _BufferedProtocol = asyncio.BufferedProtocol
 
 
+# Compiled in the mypyc build; calls asyncio makes through ``self`` go through
+# ``cast(Any, self)`` (a Python-level lookup) so instance and class patches are obeyed.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class _SelectorSocketTransport(SocketTransportBase):
     """A connected stream socket as a Transport (named as asyncio's, for identical reprs)."""
 
@@ -58,7 +62,7 @@ class _SelectorSocketTransport(SocketTransportBase):
         set_nodelay(sock)
         # One callback for what asyncio schedules as three consecutive ones:
         # connection_made(), then start reading, then wake the waiter.
-        loop.call_soon(self._start, protocol, waiter, context=self._context)
+        loop.call_soon(cast(Any, self)._start, protocol, waiter, context=self._context)
 
     def _start(self, protocol: Any, waiter: Any) -> None:
         try:
@@ -103,7 +107,7 @@ class _SelectorSocketTransport(SocketTransportBase):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on socket transport")
+            cast(Any, self)._fatal_error(exc, "Fatal read error on socket transport")
             return
         if not data:
             self._on_eof()
@@ -118,7 +122,7 @@ class _SelectorSocketTransport(SocketTransportBase):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            cast(Any, self)._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
 
     def _read_into_buffer(self) -> None:
         try:
@@ -128,7 +132,7 @@ class _SelectorSocketTransport(SocketTransportBase):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            cast(Any, self)._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
         try:
             nbytes = self._sock.recv_into(buf)
@@ -137,7 +141,7 @@ class _SelectorSocketTransport(SocketTransportBase):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on socket transport")
+            cast(Any, self)._fatal_error(exc, "Fatal read error on socket transport")
             return
         if not nbytes:
             self._on_eof()
@@ -147,7 +151,7 @@ class _SelectorSocketTransport(SocketTransportBase):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            cast(Any, self)._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
 
     def _on_eof(self) -> None:
         if self._loop._debug:
@@ -157,14 +161,14 @@ class _SelectorSocketTransport(SocketTransportBase):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            cast(Any, self)._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
             return
         if keep_open:
             # Half-closed: the protocol may still write, but there is nothing
             # more to read.
             self._stop_reading()
         else:
-            self.close()
+            cast(Any, self).close()
 
     # -- writing ----------------------------------------------------------------
 
@@ -195,7 +199,7 @@ class _SelectorSocketTransport(SocketTransportBase):
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self._fatal_error(exc, "Fatal write error on socket transport")
+                cast(Any, self)._fatal_error(exc, "Fatal write error on socket transport")
                 return
             if n == (len(data) if cls is not memoryview else data.nbytes):
                 return
@@ -206,18 +210,15 @@ class _SelectorSocketTransport(SocketTransportBase):
         if len(buffer) > self._high_water and not self._protocol_paused:
             self._maybe_pause_protocol()
 
-    # 3.11's socket transport inherits asyncio.WriteTransport.writelines()
-    # (write(b"".join(...))), so patching that reaches it; 3.12+ has its own.
-    if sys.version_info >= (3, 12):
-        def writelines(self, list_of_data: Any) -> None:
-            """Write each buffer of *list_of_data*, in one send where possible."""
-            if self._eof:
-                raise RuntimeError("Cannot call writelines() after write_eof()")
-            if self._empty_waiter is not None:
-                raise RuntimeError("unable to writelines; sendfile is in progress")
-            if not list_of_data:
-                return
-            self.write(b"".join(list_of_data))
+    def writelines(self, list_of_data: Any) -> None:
+        """Write each buffer of *list_of_data*, in one send where possible."""
+        if self._eof:
+            raise RuntimeError("Cannot call writelines() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to writelines; sendfile is in progress")
+        if not list_of_data:
+            return
+        self.write(b"".join(list_of_data))
 
     def _write_ready(self) -> None:
         if self._conn_lost:
@@ -232,7 +233,7 @@ class _SelectorSocketTransport(SocketTransportBase):
         except BaseException as exc:
             self._stop_writing()
             buffer.clear()
-            self._fatal_error(exc, "Fatal write error on socket transport")
+            cast(Any, self)._fatal_error(exc, "Fatal write error on socket transport")
             waiter = self._empty_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_exception(exc)
@@ -291,3 +292,14 @@ class _SelectorSocketTransport(SocketTransportBase):
         waiter = self._empty_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionError("Connection is closed by peer"))
+
+
+# 3.11's socket transport inherits asyncio.WriteTransport.writelines()
+# (write(b"".join(...))), so patching that reaches it; 3.12+ has its own.  (A
+# class body cannot hold a conditional def under mypyc; 3.11 is never compiled.)
+if sys.version_info < (3, 12):
+    del _SelectorSocketTransport.writelines
+
+# The class the loop instantiates: in the compiled build an interpreted
+# subclass adding weak references (native classes have none on 3.12+).
+_SelectorSocketTransport = public_class(_SelectorSocketTransport)  # type: ignore[misc]

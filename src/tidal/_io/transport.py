@@ -18,6 +18,7 @@ import weakref
 from typing import Any
 
 from tidal._core.handles import Handle
+from tidal._core.native import mypyc_attr
 from tidal._io.fdwatch import unwatch, watch
 from tidal._io.flow import WriteFlowControl
 from tidal._io.trsock import TransportSocket
@@ -30,6 +31,7 @@ _DETACH_ON_DEL = sys.version_info >= (3, 13)
 
 
 _local = threading.local()
+_warn = warnings.warn
 
 
 def recv_buffer(size: int) -> memoryview:
@@ -53,6 +55,10 @@ def set_result_unless_cancelled(fut: Any, result: Any) -> None:
         fut.set_result(result)
 
 
+# Compiled in the mypyc build.  Where asyncio's transport calls a method of
+# its own through ``self`` (so an instance or class patch is obeyed), tidal
+# calls it through ``me: Any = self``: a native call would bypass the patch.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SocketTransportBase(WriteFlowControl, asyncio.Transport):
     """Socket ownership, close/abort, pause/resume reading and write flow control."""
 
@@ -115,12 +121,15 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
             mask = entry.mask if entry is not None else 0
             info.append("read=polling" if mask & loop._poller.IN else "read=idle")
             state = "polling" if mask & loop._poller.OUT else "idle"
-            info.append(f"write=<{state}, bufsize={self.get_write_buffer_size()}>")
+            me: Any = self
+            info.append(f"write=<{state}, bufsize={me.get_write_buffer_size()}>")
         return "<{}>".format(" ".join(info))
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
+    def __del__(self) -> None:
         sock = getattr(self, "_sock", None)
         if sock is not None:
+            # A module global, not a default argument: a compiled __del__
+            # takes no parameters besides self.
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             sock.close()
             server = getattr(self, "_server", None)
@@ -149,9 +158,10 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
     def _start_reading(self) -> None:
         # Register for reading unless paused or closing (asking is_reading(),
         # as asyncio's _add_reader() does, so an instance patch is obeyed).
-        if self._read_handle is not None or not self.is_reading():
+        me: Any = self
+        if self._read_handle is not None or not me.is_reading():
             return
-        handle = Handle(self._read_ready, (), self._loop, self._context)
+        handle = Handle(me._read_ready, (), self._loop, self._context)
         self._read_handle = handle
         watch(self._loop, self._sock_fd, handle, False)
 
@@ -164,11 +174,13 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
 
     def is_reading(self) -> bool:
         """True unless reading is paused or the transport is closing."""
-        return not self.is_closing() and not self._paused
+        me: Any = self
+        return not me.is_closing() and not self._paused
 
     def pause_reading(self) -> None:
         """Stop calling data_received() until resume_reading()."""
-        if not self.is_reading():
+        me: Any = self
+        if not me.is_reading():
             return
         self._paused = True
         self._stop_reading()
@@ -191,7 +203,8 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
 
     def _start_writing(self) -> None:
         if self._write_handle is None:
-            handle = Handle(self._write_ready, (), self._loop, self._context)
+            me: Any = self
+            handle = Handle(me._write_ready, (), self._loop, self._context)
             self._write_handle = handle
             watch(self._loop, self._sock_fd, handle, True)
 
@@ -223,11 +236,13 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
         if not self._has_buffer():
             self._conn_lost += 1
             self._stop_writing()
-            self._loop.call_soon(self._call_connection_lost, None, context=self._context)
+            me: Any = self
+            self._loop.call_soon(me._call_connection_lost, None, context=self._context)
 
     def abort(self) -> None:
         """Close at once, dropping buffered data."""
-        self._force_close(None)
+        me: Any = self
+        me._force_close(None)
 
     def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
         # OSErrors are the peer's doing and reach the protocol through
@@ -242,7 +257,8 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
                 "transport": self,
                 "protocol": self._protocol,
             })
-        self._force_close(exc)
+        me: Any = self
+        me._force_close(exc)
 
     def _force_close(self, exc: BaseException | None) -> None:
         if self._conn_lost:
@@ -254,7 +270,8 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
             self._closing = True
             self._stop_reading()
         self._conn_lost += 1
-        self._loop.call_soon(self._call_connection_lost, exc, context=self._context)
+        me: Any = self
+        self._loop.call_soon(me._call_connection_lost, exc, context=self._context)
 
     def _call_connection_lost(self, exc: BaseException | None) -> None:
         try:
@@ -277,3 +294,9 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
             if server is not None:
                 server._detach(self)
                 self._server = None
+
+
+#: What a subclass adds to its __slots__ for weak references (the loop's
+#: transport table holds them): nothing in the pure build, where the base's
+#: slots have one; the compiled base (a native class) has none on 3.12+.
+WEAKREF_SLOT: tuple[str, ...] = () if SocketTransportBase.__weakrefoffset__ else ("__weakref__",)

@@ -10,6 +10,7 @@ from typing import Any
 
 from tidal._io.transport import (
     LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    WEAKREF_SLOT,
     SocketTransportBase,
     logger,
     recv_buffer,
@@ -24,7 +25,7 @@ _HEADER_SIZE = 8 if sys.version_info >= (3, 13) else 0  # 3.13 counts a header p
 class _SelectorDatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
     """A datagram socket as a DatagramTransport (named as asyncio's, for identical reprs)."""
 
-    __slots__ = ("_address", "_buffer", "_buffer_size", "_recv_size")
+    __slots__ = ("_address", "_buffer", "_buffer_size", "_recv_size", *WEAKREF_SLOT)
 
     max_size = 256 * 1024
 
