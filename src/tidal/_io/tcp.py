@@ -302,4 +302,5 @@ if sys.version_info < (3, 12):
 
 # The class the loop instantiates: in the compiled build an interpreted
 # subclass adding weak references (native classes have none on 3.12+).
-_SelectorSocketTransport = public_class(_SelectorSocketTransport)  # type: ignore[misc]
+_PublicTransport: type[_SelectorSocketTransport] = public_class(_SelectorSocketTransport)
+_SelectorSocketTransport = _PublicTransport  # type: ignore[misc]
