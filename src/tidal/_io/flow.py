@@ -4,6 +4,9 @@ A transport buffers what the kernel would not take; above the high-water mark
 it asks its protocol to ``pause_writing()``, and at or below the low-water mark
 to ``resume_writing()``, exactly once each way, as asyncio's transports do.
 The transport supplies ``get_write_buffer_size()`` and the slots below.
+
+Not compiled: the interpreted pipe transport mixes it in with other bases,
+and it runs only when a water mark is crossed.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ straight back on the ready queue.  The hot calls (``data_received``,
 ``read``, ``drain``) avoid the property and coroutine layers asyncio has in
 between, with the same observable behaviour.
 
+Not compiled (docs/design.md, "Compiled build"): drain(), wait_closed() and
+the protocol's _drain_helper() must stay Python coroutines.
+
 PYTEST_DONT_REWRITE: its asserts stay asyncio's, messages included, under pytest too
 (tidal's pytest plugin marks the installed package for assertion rewriting).
 """
