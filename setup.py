@@ -10,6 +10,7 @@ installed ``tidal.compiled`` says which build it is. Metadata is in pyproject.to
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -73,7 +74,44 @@ def _ext_modules() -> list[Any]:
     _say(f"compiling {len(COMPILED)} modules with mypyc for Python {version}")
     # pyproject.toml's [tool.mypy] pins python_version for type checking; the
     # compiled code must see this interpreter's version (sys.version_info checks).
-    return mypycify(["--python-version", version, *COMPILED], opt_level="3", debug_level="1")
+    extensions = mypycify(
+        ["--python-version", version, *COMPILED], opt_level="3", debug_level="1"
+    )
+    patched = sum(_clear_weak_references(path) for ext in extensions for path in ext.sources)
+    if not patched:
+        # mypyc's generated deallocator changed shape: without the call the
+        # classes' weak references dangle, so no compiled build at all.
+        raise RuntimeError("tidal build: found no mypyc deallocator to patch")
+    return extensions
+
+
+#: Where mypyc's deallocator frees a native instance (mypy 2.4's generated C).
+_DEALLOC_START = re.compile(r"^(\s*)CPy_TRASHCAN_BEGIN\(self, (\w+)\)\n", re.MULTILINE)
+
+
+def _clear_weak_references(path: str) -> int:
+    """Add the missing ``PyObject_ClearWeakRefs()`` to each deallocator in *path*.
+
+    tidal's Handle and Future derive from an interpreted class
+    (``_core/native.NativeBase``), which gives their instances weak references,
+    but mypyc's deallocator never clears them (mypyc/mypyc#1102): a
+    reference's callback would not run (an ``asyncio.all_tasks()`` WeakSet
+    would keep the dead task) and the reference would dangle. The call is what
+    CPython's own deallocator makes for a class with ``__weakref__``: after the
+    finalizer (a task's ``__del__``), before the attributes are cleared.
+    Returns how many deallocators were patched.
+    """
+    if not path.endswith(".c"):
+        return 0
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    call = "if (Py_TYPE(self)->tp_weaklistoffset != 0) PyObject_ClearWeakRefs((PyObject *)self);"
+    if call in source:
+        return source.count(call)
+    source, count = _DEALLOC_START.subn(lambda m: f"{m.group(0)}{m.group(1)}{call}\n", source)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(source)
+    return count
 
 
 setup(ext_modules=_ext_modules() if _compile() else [])

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.handles import _Handle
 from tidal._core.interpreted import install, make_future_await
-from tidal._core.native import mypyc_attr, public_class
+from tidal._core.native import NativeBase, mypyc_attr, public_class
 
 # The constructor's stores without the call (see _schedule_callbacks); the
 # class's own __new__, which a compiled class requires (object.__new__ refuses it).
@@ -63,7 +63,7 @@ def isfuture(obj: object) -> bool:
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class Future:
+class Future(NativeBase):
     """A result that will be available later; awaitable from any task."""
 
     __slots__ = (

@@ -15,13 +15,13 @@ from typing import Any
 
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.interpreted import handle_run, install
-from tidal._core.native import mypyc_attr, public_class
+from tidal._core.native import NativeBase, mypyc_attr, public_class
 
 _copy_context = contextvars.copy_context
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class Handle:
+class Handle(NativeBase):
     """A callback with its arguments and context, scheduled on a loop."""
 
     __slots__ = (

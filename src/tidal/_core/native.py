@@ -8,6 +8,7 @@ do itself, and does nothing in the pure-Python build.
 from __future__ import annotations
 
 import importlib.machinery
+import importlib.util
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,6 +25,32 @@ else:
 
 _T = TypeVar("_T")
 _EXTENSION_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+
+
+def _core_is_compiled() -> bool:
+    # Asked before the compiled modules exist (they import this module): where
+    # will tidal._core.futures load from? The core modules are compiled
+    # together (setup.py's COMPILED), so one answers for all.
+    spec = importlib.util.find_spec("tidal._core.futures")
+    return spec is not None and str(spec.origin or "").endswith(_EXTENSION_SUFFIXES)
+
+
+if TYPE_CHECKING or _core_is_compiled():
+
+    class NativeBase:
+        """The base of the compiled build's Handle and Future: an interpreted class.
+
+        mypyc gives a native class whose base is an interpreted class without
+        ``__slots__`` a ``__dict__`` and a ``__weakref__`` (it has neither
+        otherwise, mypyc/mypyc#1102), so the compiled classes themselves can
+        be the public ones and calls into them stay native. mypyc's
+        deallocator does not clear weak references: setup.py adds that call
+        to the generated C (see there). The pure build has ``object`` here:
+        its classes keep their ``__slots__`` layout and their MRO.
+        """
+
+else:
+    NativeBase = object
 
 
 def is_compiled(module: ModuleType) -> bool:
