@@ -58,8 +58,16 @@ def test_public_classes_are_the_ones_the_core_uses() -> None:
     assert handles._Handle is tidal.Handle and handles._TimerHandle is tidal.TimerHandle
     assert issubclass(tidal.Task, tidal.Future)
     assert issubclass(tidal.TimerHandle, tidal.Handle)
-    if not tidal.compiled:  # one class each: nothing added in the pure build
+    if tidal.compiled:
+        # The native classes themselves, on an interpreted base that gives
+        # them weak references (native.NativeBase): no subclass in between.
+        assert tidal.Future.__mro__ == (tidal.Future, native.NativeBase, object)
+        assert tidal.TimerHandle.__mro__[1:] == (tidal.Handle, native.NativeBase, object)
+        assert not hasattr(tidal.Future.cancel, "__code__")
+        assert not hasattr(tidal.Handle.cancel, "__code__")
+    else:  # one class each, on object: the slotted layout is unchanged
         assert tidal.Future.__mro__ == (tidal.Future, object)
+        assert native.NativeBase is object
 
 
 def test_weak_references_to_core_objects(tloop: Any) -> None:
@@ -84,6 +92,39 @@ def test_weak_references_to_core_objects(tloop: Any) -> None:
     assert "future" in dead
     ref = weakref.ref(tloop)
     assert ref() is tloop
+
+
+def test_weak_references_die_with_their_object_without_a_collection(tloop: Any) -> None:
+    # Freed by its reference count, not by the collector: the compiled
+    # deallocator must clear the references itself (setup.py adds the call).
+    dead: list[str] = []
+    tracked: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    class MyFuture(tidal.Future):
+        pass
+
+    async def child() -> None:
+        pass
+
+    gc.disable()
+    try:
+        objs: dict[str, Any] = {
+            "future": tloop.create_future(),
+            "subclass": MyFuture(loop=tloop),
+            "handle": tidal.Handle(print, (), tloop),
+            "timer": tidal.TimerHandle(1.0, print, (), tloop),
+        }
+        refs = [weakref.ref(o, lambda _r, n=name: dead.append(n)) for name, o in objs.items()]
+        objs.clear()
+        assert sorted(dead) == ["future", "handle", "subclass", "timer"]
+        assert all(r() is None for r in refs)
+        task = tloop.create_task(child())
+        tracked.add(task)
+        tloop.run_until_complete(task)
+        del task
+        assert len(tracked) == 0
+    finally:
+        gc.enable()
 
 
 def test_asyncio_sees_futures_and_tasks(tloop: Any) -> None:
