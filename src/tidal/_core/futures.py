@@ -24,9 +24,9 @@ from types import GenericAlias
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tidal._core.format import extract_stack, format_callback_source
-from tidal._core.handles import _Handle
+from tidal._core.handles import Handle, _Handle
 from tidal._core.interpreted import install, make_future_await
-from tidal._core.native import NativeBase, mypyc_attr, public_class
+from tidal._core.native import NativeBase, mypyc_attr
 
 # The constructor's stores without the call (see _schedule_callbacks); the
 # class's own __new__, which a compiled class requires (object.__new__ refuses it).
@@ -54,7 +54,7 @@ _AIO_FUTURE: type = asyncio.Future
 
 def isfuture(obj: object) -> bool:
     """True for any future-like object (tidal's, asyncio's, or a duck type)."""
-    if type(obj) is _Future:
+    if type(obj) is Future:
         return True
     return (
         hasattr(obj.__class__, "_asyncio_future_blocking")
@@ -120,7 +120,7 @@ class Future(NativeBase):
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # type: ignore[override]
         cls = type(self)
-        return _AIO_FUTURE if cls is _Future else cls
+        return _AIO_FUTURE if cls is Future else cls
 
     def __repr__(self) -> str:
         return _future_repr(self)
@@ -188,9 +188,9 @@ class Future(NativeBase):
                 # property, a Python call on every wake-up (~75 ns).
                 if type(cb) is tuple:
                     if debug:
-                        handle = _Handle(cb[0], (self,), loop, cb[1])
+                        handle = Handle(cb[0], (self,), loop, cb[1])
                     else:  # the constructor's stores without the call, as call_soon()
-                        handle = _new_handle(_Handle)
+                        handle = _new_handle(Handle)
                         handle._callback = cb[0]
                         handle._args = (self,)
                         handle._loop = loop
@@ -403,7 +403,7 @@ def failure(fut: Any) -> BaseException | None:
     ``Future.result`` frame, as with asyncio's C Future.
     """
     cls = type(fut)
-    if cls is _Future or cls is _task_class[0]:
+    if cls is Future or cls is _task_class[0]:
         state = fut._state
         if state is _FINISHED:
             exc: BaseException | None = fut._exception
@@ -426,10 +426,9 @@ def failure(fut: Any) -> BaseException | None:
 #: module is compiled (a compiled function pushes no frame; it has no __code__).
 _CALLER_DEPTH: int = 1 if hasattr(Future.cancel, "__code__") else 0
 
-#: The class users see (see native.public_class): in the compiled build, a
-#: subclass that can be weakly referenced; in the pure build, Future itself.
-_Future: type[Future] = public_class(Future)
-Future = _Future  # type: ignore[misc]
+#: The class users see is Future itself, in both builds (see native.NativeBase);
+#: the name stays for the modules that import it.
+_Future: type[Future] = Future
 
 #: tidal's Task, filled in by tasks.py (which imports this module).
 _task_class: list[type] = [_Future]

@@ -15,7 +15,7 @@ from typing import Any
 
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.interpreted import handle_run, install
-from tidal._core.native import NativeBase, mypyc_attr, public_class
+from tidal._core.native import NativeBase, mypyc_attr
 
 _copy_context = contextvars.copy_context
 
@@ -180,11 +180,9 @@ class TimerHandle(Handle):
 #: module is compiled (a compiled function pushes no frame; it has no __code__).
 _CALLER_DEPTH: int = 1 if hasattr(Handle.cancel, "__code__") else 0
 
-# The classes users see (see native.public_class): in the compiled build,
-# subclasses that can be weakly referenced; in the pure build, the same classes.
-_Handle: type[Handle] = public_class(Handle)
-_TimerHandle: type[TimerHandle] = public_class(TimerHandle, _Handle)
-Handle = _Handle  # type: ignore[misc]
-TimerHandle = _TimerHandle  # type: ignore[misc]
+# The classes users see are these, in both builds (see native.NativeBase); the
+# names stay for the modules that import them.
+_Handle: type[Handle] = Handle
+_TimerHandle: type[TimerHandle] = TimerHandle
 install(_Handle, {"_run": handle_run})
 install(_TimerHandle, {"_run": handle_run})

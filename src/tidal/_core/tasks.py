@@ -46,9 +46,9 @@ from tidal._core.futures import (
     _retrieved,
     isfuture,
 )
-from tidal._core.handles import _Handle
+from tidal._core.handles import Handle
 from tidal._core.interpreted import _wrap_awaitable, install, make_task_run
-from tidal._core.native import frame_key, mypyc_attr, public_class
+from tidal._core.native import frame_key, mypyc_attr
 from tidal._core.reprs import task_repr
 
 __all__ = ("Task", "current_task", "all_tasks", "iscoroutine")
@@ -179,7 +179,7 @@ class Task(Future, Generic[_T]):
     def __class__(self) -> type:  # type: ignore[override]
         # isinstance(task, asyncio.Task) holds, as for Future (see there).
         cls = type(self)
-        return _AIO_TASK if cls is _Task else cls
+        return _AIO_TASK if cls is Task else cls
 
     def __repr__(self) -> str:
         return task_repr(self)
@@ -191,7 +191,7 @@ class Task(Future, Generic[_T]):
 
     def _report_step_error(self, exc: BaseException) -> None:
         # What a step run as a Handle would report (see interpreted.make_task_run).
-        _Handle(self._step_now, (), self._loop, self._context)._report(exc)
+        Handle(self._step_now, (), self._loop, self._context)._report(exc)
 
     def _callback_pair(self) -> tuple[Any, Any]:
         # How Future._callbacks shows this task waiting (asyncio: its wakeup).
@@ -347,10 +347,9 @@ class Task(Future, Generic[_T]):
         return self._num_cancels_requested
 
 
-#: The class users see (see native.public_class): in the compiled build, a
-#: subclass that can be weakly referenced; in the pure build, Task itself.
-_Task: type[Task[Any]] = public_class(Task, _Future)
-Task = _Task  # type: ignore[misc]
+#: The class users see is Task itself, in both builds (see native.NativeBase);
+#: the name stays for the modules that import it.
+_Task: type[Task[Any]] = Task
 #: sys._getframe() depth of the caller of a method here: 1, or 0 when this
 #: module is compiled (a compiled function pushes no frame; it has no __code__).
 _CALLER_DEPTH: int = 1 if hasattr(Task.cancel, "__code__") else 0
