@@ -61,9 +61,11 @@ def is_compiled(module: ModuleType) -> bool:
 def public_class(cls: type[_T], *bases: type) -> type[_T]:
     """The class users see for *cls*: *cls* itself, unless it has no weak references.
 
-    mypyc's native classes cannot be weakly referenced (mypyc/mypyc#1102),
-    and asyncio's futures, tasks and handles can. In the compiled build this
-    returns an interpreted subclass whose only addition is ``__weakref__``;
+    mypyc's native classes cannot be weakly referenced (mypyc/mypyc#1102).
+    The core's classes derive from NativeBase instead and come back as they
+    are; for a compiled class without weak references this returns an
+    interpreted subclass whose only addition is ``__weakref__`` (every call
+    on its instances then goes through mypyc's glue);
     *bases* (the public classes of *cls*'s bases) keep ``issubclass`` between
     the public classes as it is between the native ones. In the pure build
     ``__slots__`` already hold ``__weakref__`` and *cls* is returned as it is.
