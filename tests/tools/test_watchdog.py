@@ -138,6 +138,57 @@ def test_a_blocking_callback_is_named(run: Any) -> None:
     assert last.ended and 0.3 - last.resolution <= last.held
 
 
+def test_a_blocking_io_callback_is_a_step(run: Any) -> None:
+    # A reader's callback runs from the ready queue, as any other handle.
+    import socket
+
+    reports = Reports()
+    a, b = socket.socketpair()
+
+    async def main() -> None:
+        watch_blocking(0.05, callback=reports)
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def on_readable() -> None:
+            loop.remove_reader(a)
+            render(0.3)
+            done.set_result(a.recv(1))
+
+        loop.add_reader(a, on_readable)
+        b.send(b"x")
+        assert await done == b"x"
+        await asyncio.sleep(0.05)
+
+    try:
+        run(main())
+    finally:
+        a.close()
+        b.close()
+    first, last = [r for _, r in reports.seen]
+    assert first.task is None and first.what.startswith("callback <Handle ")
+    assert (first.stack[-1].name, first.stack[-1].lineno) == ("render", line("render"))
+    assert last.ended and 0.3 - last.resolution <= last.held
+
+
+def test_a_blocking_step_is_found_while_tracing(tmp_path: Path) -> None:
+    reports = Reports()
+
+    async def main() -> None:
+        watch_blocking(0.05, callback=reports)
+        await blocking_step(0.3)
+        await asyncio.sleep(0.05)
+
+    tidal.start_trace(tmp_path / "trace.json")
+    try:
+        tidal.run(main())
+    finally:
+        tidal.stop_trace()
+    first, last = [r for _, r in reports.seen]
+    assert first.what.startswith("task ") and last.ended
+    assert [f.name for f in first.stack][-2:] == ["blocking_step", "render"]
+
+
 def test_short_steps_and_an_idle_loop_are_not_reported(run: Any) -> None:
     reports = Reports()
 

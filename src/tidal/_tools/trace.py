@@ -42,7 +42,6 @@ from tidal._core import _aio
 from tidal._core import loop as _loop_module
 from tidal._core.errors import asyncio_logger
 from tidal._core.tasks import _Task
-from tidal._tools import watchdog as _watchdog
 
 __all__ = ("DEFAULT_BUFFER", "start_trace", "stop_trace", "tracing")
 
@@ -171,7 +170,7 @@ def _unpatch_loop(loop: Any) -> None:
 
 def _run_traced(self: Any) -> None:
     """Run this turn's ready items as the loop does, recording each (loop._trace_runner)."""
-    loop = self  # "self": the watchdog finds the loop of a step by that name, as in _run_once
+    loop = self
     ready = loop._ready
     tracer = _active[0]
     if tracer is None:  # stopped from another thread during this turn
@@ -309,10 +308,6 @@ def _from_thread_pool(waiter: Any) -> bool:
     except Exception:
         return False
     return any("chain_future" in getattr(cb[0], "__qualname__", "") for cb in callbacks)
-
-
-# The watchdog finds a step as the frame called by a loop's ready runner.
-_watchdog.add_runner(_run_traced.__code__)
 
 
 def start_trace(path: str | os.PathLike[str], *, buffer: int = DEFAULT_BUFFER) -> None:

@@ -9,15 +9,19 @@ callback (called in the watchdog's thread).
 
 How it knows, at no cost to the loop: one daemon thread samples every
 thread's stack (``sys._current_frames()``) a few times per threshold.  A
-loop runs each ready item by calling its ``_run()`` from ``_run_once()`` (as
-asyncio's loop does); the frame just above the innermost ``_run_once``
-frame, unless it is the loop's own housekeeping (polling, I/O events), *is*
-the step in progress, and a Python frame object stays the same object for
-as long as that call lasts.  The same frame seen
-for longer than the threshold is a step holding the loop.  The loop itself
-does nothing more per step or per turn; the price is the sampling thread's
-few microseconds per sample (and a GIL hand-over when the loop is busy).
-It works on asyncio's own loop too.
+loop runs each ready item by calling its ``_run()`` (as asyncio's loop
+does), and every kind of item tidal queues (handles, tasks, I/O waiters,
+timers, done-notices) has a ``_run`` that is Python code in both builds: the
+outermost frame of one of those known ``_run`` functions *is* the step in
+progress (its ``self`` knows the loop), and a Python frame object stays the
+same object for as long as that call lasts.  The loop's own housekeeping
+(polling, timers, I/O events) runs outside any item's ``_run``, so it is
+never a step; nor does it matter whether the loop itself is compiled (a
+compiled ``_run_once`` pushes no frame).  The same frame seen for longer
+than the threshold is a step holding the loop.  The loop itself does
+nothing more per step or per turn; the price is the sampling thread's few
+microseconds per sample (and a GIL hand-over when the loop is busy).  It
+works on asyncio's own loop too (its ``Handle._run``).
 
 Samples come every half threshold while no step is long (a step that lasts
 a whole threshold spans two samples at that pace, so none is missed), every
@@ -28,10 +32,8 @@ in the report: up to a quarter of the threshold).
 
 from __future__ import annotations
 
-import asyncio.base_events
-import asyncio.selector_events
+import asyncio.events
 import logging
-import selectors
 import sys
 import threading
 import time
@@ -41,10 +43,7 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
-from tidal._core import _aio
-from tidal._core import loop as _loop_module
-from tidal._core import poller as _poller_module
-from tidal._core.loop import BaseEventLoop
+from tidal._core import _aio, interpreted
 from tidal._core.tasks import _INTERNAL_CODES
 
 __all__ = ("DEFAULT_THRESHOLD", "BlockingReport", "watch_blocking", "watching")
@@ -52,28 +51,32 @@ __all__ = ("DEFAULT_THRESHOLD", "BlockingReport", "watch_blocking", "watching")
 DEFAULT_THRESHOLD = 0.1
 logger = logging.getLogger("tidal")
 
-#: Frames of the loop functions that call each ready item's ``_run()``.
-_RUN_CODES = {
-    BaseEventLoop._run_once.__code__,
-    BaseEventLoop._run_ready_debug.__code__,
-    asyncio.base_events.BaseEventLoop._run_once.__code__,  # type: ignore[attr-defined]
-}
+def _item_run_codes() -> set[CodeType]:
+    # Every ready item's _run, as Python code: the core's (interpreted.py,
+    # installed on the public classes in both builds), asyncio's Handle, and
+    # any class of tidal's own that defines a _run (a compiled one has no
+    # __code__ and pushes no frame: it is left out).
+    from tidal._api import _notify, gather, sleep
+    from tidal._core import timers
+    from tidal._io import sock
+
+    codes = {interpreted.handle_run.__code__, _task_run_code, asyncio.events.Handle._run.__code__}
+    for module in (timers, sock, _notify, sleep, gather):
+        for value in vars(module).values():
+            run = getattr(value, "__dict__", {}).get("_run") if isinstance(value, type) else None
+            code = getattr(run, "__code__", None)
+            if isinstance(code, CodeType):
+                codes.add(code)
+    return codes
+
+
+_task_run_code: CodeType = interpreted.make_task_run(lambda task, arg: None).__code__
+#: The frames of a ready item's ``_run()``: the outermost one is the step.
+_STEP_CODES = _item_run_codes()
 #: Their names, looked at first: a str caches its hash, a code object computes
 #: its own (over its constants and names) on every set lookup, ~2 us a frame,
 #: paid while the sampler holds the GIL the busy loop waits for.
-_RUN_NAMES = {code.co_name for code in _RUN_CODES}
-#: Where a loop's own housekeeping runs (polling, timers, I/O events): a call
-#: from _run_once into these files is not a step.  Anything else is: the
-#: item's _run(), or, when that is compiled code, the callback or coroutine it calls.
-_HOUSEKEEPING = {
-    module.__file__
-    for module in (
-        _loop_module, _poller_module, asyncio.base_events, asyncio.selector_events, selectors,
-    )
-}
-#: ...and the calls by these names, wherever a loop subclass defines them
-#: (the test loop's poller, say).
-_HOUSEKEEPING_NAMES = frozenset({"poll", "select", "_process_events"})
+_STEP_NAMES = {code.co_name for code in _STEP_CODES}
 #: Frames left out of a report's stack: the loop's and tidal's plumbing.
 _PLUMBING = {asyncio.events.Handle._run.__code__}
 _MAX_DEPTH = 500
@@ -185,12 +188,6 @@ def watch_blocking(
         stopped.join()
 
 
-def add_runner(code: CodeType) -> None:
-    """Count the frames of *code* as a loop's ready runner, like ``_run_once``'s (tracing's)."""
-    _RUN_CODES.add(code)
-    _RUN_NAMES.add(code.co_name)
-
-
 def _thresholds() -> list[float]:
     # Under _lock, at every wake-up: a WeakKeyDictionary's values() costs
     # several microseconds even when it is empty, so only a non-empty one is read.
@@ -287,12 +284,12 @@ def _sample(me: int, steps: dict[int, _Step], previous: float, now: float) -> No
     for ident, top in frames.items():
         if ident == me:
             continue
-        run, item = _find_step(top)
+        item = _find_step(top)
         step = steps.get(ident)
         if step is not None and step.frame is not item:
             _end(steps.pop(ident), now, ident)
             step = None
-        if item is None or run is None:
+        if item is None:
             continue
         if step is None:
             step = steps[ident] = _Step(item, previous, now)
@@ -301,7 +298,7 @@ def _sample(me: int, steps: dict[int, _Step], previous: float, now: float) -> No
         if step.reported:
             continue
         if step.setting is None:
-            loop = run.f_locals.get("self")
+            loop = _loop_of(item.f_locals.get("self"))
             with _lock:
                 step.setting = _setting_for(loop)
             step.loop = loop
@@ -319,25 +316,32 @@ def _sample(me: int, steps: dict[int, _Step], previous: float, now: float) -> No
         _deliver(report, setting[1])
 
 
-def _find_step(top: FrameType) -> tuple[FrameType | None, FrameType | None]:
-    # (the innermost loop-run frame, the item _run frame it called) or Nones.
-    above: FrameType | None = None
+def _find_step(top: FrameType) -> FrameType | None:
+    # The outermost frame of a ready item's _run(), or None (no step: the loop
+    # polls, runs its housekeeping, or this thread runs no loop).
+    found: FrameType | None = None
     frame: FrameType | None = top
     for _ in range(_MAX_DEPTH):
         if frame is None:
             break
         code = frame.f_code
-        if code.co_name in _RUN_NAMES and code in _RUN_CODES:
-            if (
-                above is not None
-                and above.f_code.co_filename not in _HOUSEKEEPING
-                and above.f_code.co_name not in _HOUSEKEEPING_NAMES
-            ):
-                return frame, above
-            return None, None  # polling, timers, I/O events: not a step
-        above = frame
+        if code.co_name in _STEP_NAMES and code in _STEP_CODES:
+            found = frame
         frame = frame.f_back
-    return None, None
+    return found
+
+
+def _loop_of(item: Any) -> Any:
+    # The loop a ready item runs on: every core item keeps it as _loop; a
+    # done-notice or a gather child's entry through the future it serves.
+    loop = getattr(item, "_loop", None)
+    if loop is not None:
+        return loop
+    for name in ("_future", "_outer"):
+        fut = getattr(item, name, None)
+        if fut is not None:
+            return getattr(fut, "_loop", None)
+    return None
 
 
 def _end(step: _Step, now: float, ident: int) -> None:
