@@ -27,6 +27,8 @@ COMPILED = [
     "src/tidal/_core/tasks.py",
     "src/tidal/_io/transport.py",
     "src/tidal/_io/tcp.py",
+    "src/tidal/_core/poller.py",
+    "src/tidal/_core/loop.py",
 ]
 
 #: setup.py commands that build what gets installed (a wheel, or a direct install).

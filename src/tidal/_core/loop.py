@@ -48,9 +48,10 @@ from typing import Any
 from tidal._core import _aio
 from tidal._core.errors import asyncio_logger, call_handler, log_context
 from tidal._core.futures import _PENDING, _Future, failure
-from tidal._core.handles import Handle, TimerHandle, _Handle, _TimerHandle
+from tidal._core.handles import Handle, _Handle, _TimerHandle
 from tidal._core.loopservices import LoopServices
-from tidal._core.poller import EpollPoller, Poller, SelectorPoller, fileobj_to_fd
+from tidal._core.native import mypyc_attr
+from tidal._core.poller import Poller, SelectorPoller, fileobj_to_fd
 from tidal._core.tasks import _Task
 from tidal._core.timers import SET_RESULT_UNLESS_CANCELLED, FutureTimer
 
@@ -63,6 +64,8 @@ _THREADSAFE_BATCH = 512
 #: Backlog past which a calling thread gives the GIL away (every 256th call).
 _THREADSAFE_BACKLOG = 4 * _THREADSAFE_BATCH
 _get_ident = threading.get_ident
+#: Bound here so that a loop finalized late in interpreter shutdown still warns.
+_warn = warnings.warn
 _sleep = time.sleep
 #: Set by tidal._tools.trace while it traces: runs each turn's ready items in
 #: place of the plain loop.  Loops read it with their debug flag (``_slow_turn``).
@@ -88,8 +91,9 @@ class _FdEntry:
     __slots__ = ("reader", "writer", "mask")
 
     def __init__(self) -> None:
-        self.reader: Handle | None = None
-        self.writer: Handle | None = None
+        # Any: besides Handles, I/O waiters of their own (_io/sock.py) sit here.
+        self.reader: Any = None
+        self.writer: Any = None
         self.mask: int = 0
 
 
@@ -110,6 +114,7 @@ def _format_handle(handle: Any) -> str:
     return str(handle)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # every loop class subclasses it
 class BaseEventLoop(LoopServices):
     """tidal's loop core; I/O layers add their methods on top of it.
 
@@ -146,8 +151,9 @@ class BaseEventLoop(LoopServices):
         self._current_handle: Any = None
         self._coroutine_origin_tracking_enabled = False
         self._coroutine_origin_tracking_saved_depth: int | None = None
-        self.slow_callback_duration = 0.1
-        self._poller: EpollPoller | SelectorPoller = (
+        self.slow_callback_duration: Any = 0.1  # kept as given (an int stays one)
+        # Any: the test loop (tidal.testing) puts a poller of its own here.
+        self._poller: Any = (
             Poller() if selector is None else SelectorPoller(selector)
         )
         self._fds: dict[int, _FdEntry] = {}
@@ -250,28 +256,33 @@ class BaseEventLoop(LoopServices):
                 # throughput; see the module docstring).
                 _sleep(0)
         if self._polling:
-            self._write_to_self()
+            this: Any = self  # on the instance, as asyncio's (tests patch it there)
+            this._write_to_self()
         return handle
 
     def call_later(  # type: ignore[override]
         self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
-    ) -> TimerHandle:  # type: ignore[override]
+    ) -> Any:  # a patched call_at() may return anything
         """Run ``callback(*args)`` after *delay* seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
-        timer = self.call_at(self.time() + delay, callback, *args, context=context)
+        # Looked up on the instance, as asyncio's call_later does: a patched
+        # time() or call_at() must be reached (compiled self-calls are native).
+        this: Any = self
+        timer = this.call_at(this.time() + delay, callback, *args, context=context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
         return timer
 
     def call_at(  # type: ignore[override]
         self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
-    ) -> TimerHandle:  # type: ignore[override]
+    ) -> Any:  # a TimerHandle or a FutureTimer: no return check in mypyc
         """Run ``callback(*args)`` at loop time *when*."""
         if when is None:
             raise TypeError("when cannot be None")
         if self._closed:
             raise RuntimeError("Event loop is closed")
+        timer: Any  # a TimerHandle or a FutureTimer (no common native base)
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
@@ -303,7 +314,7 @@ class BaseEventLoop(LoopServices):
         timer._scheduled = True
         return timer
 
-    def _timer_handle_cancelled(self, handle: TimerHandle) -> None:
+    def _timer_handle_cancelled(self, handle: Any) -> None:  # FutureTimers too
         if handle._scheduled:
             self._timer_cancelled_count += 1
 
@@ -372,6 +383,10 @@ class BaseEventLoop(LoopServices):
     # -- running ------------------------------------------------------------
 
     def _run_once(self) -> None:
+        # time() and _process_events() are looked up on the instance, as in
+        # asyncio's turn: the tracer patches the latter on the loop, and a
+        # compiled self-call would not see an instance attribute.
+        this: Any = self
         scheduled = self._scheduled
         if scheduled:
             count = len(scheduled)
@@ -392,21 +407,21 @@ class BaseEventLoop(LoopServices):
             self._take_threadsafe()
         if ready or self._stopping:
             if self._fds:
-                self._process_events(self._poller.poll(0))
+                this._process_events(self._poller.poll(0))
         else:
             self._polling = True
             if ready or threadsafe:
                 timeout: float | None = 0
             elif scheduled:
-                timeout = min(max(0.0, scheduled[0][0] - self.time()), MAXIMUM_SELECT_TIMEOUT)
+                timeout = min(max(0.0, scheduled[0][0] - this.time()), MAXIMUM_SELECT_TIMEOUT)
             else:
                 timeout = None
             events = self._poller.poll(timeout)
             self._polling = False
-            self._process_events(events)
+            this._process_events(events)
 
         if scheduled:
-            end = self.time() + self._clock_resolution
+            end = this.time() + self._clock_resolution
             while scheduled and scheduled[0][0] < end:
                 timer = _heappop(scheduled)[1]
                 timer._scheduled = False
@@ -527,8 +542,9 @@ class BaseEventLoop(LoopServices):
             # An exception here is re-raised to the caller: nothing to log.
             future._log_destroy_pending = False
         future.add_done_callback(_run_until_complete_cb)
+        this: Any = self  # on the instance, as asyncio's (tests patch it there)
         try:
-            self.run_forever()
+            this.run_forever()
         except BaseException:
             if new_task and future.done() and not future.cancelled():
                 future.exception()  # mark it retrieved: it propagates from here
@@ -581,7 +597,7 @@ class BaseEventLoop(LoopServices):
         if self._wakeup_w != self._wakeup_r:
             os.close(self._wakeup_w)
 
-    def __del__(self, _warn: Any = warnings.warn) -> None:
+    def __del__(self) -> None:  # mypyc compiles no __del__ with a default argument
         if not getattr(self, "_closed", True):
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
             if not self.is_running():
