@@ -368,3 +368,33 @@ def test_selector_event_loop_takes_a_selector(aio: ModuleType) -> None:
         b.close()
     finally:
         loop.close()
+
+
+def test_debug_origins_end_at_the_caller(loop: Any) -> None:
+    # In debug mode a handle, timer or task records where it was made: the
+    # last entry is the line that called the loop, in either build (a
+    # compiled loop method pushes no frame of its own to drop).
+    loop.set_debug(True)
+
+    async def coro() -> None:
+        pass
+
+    made = [
+        (loop.call_soon(print), _lineno()),
+        (loop.call_soon_threadsafe(print), _lineno()),
+        (loop.call_later(10, print), _lineno()),
+        (loop.call_at(loop.time() + 10, print), _lineno()),
+        (loop.create_task(coro()), _lineno()),
+    ]
+    for obj, lineno in made:
+        last = obj._source_traceback[-1]
+        assert (last.name, last.lineno) == ("test_debug_origins_end_at_the_caller", lineno)
+        if not hasattr(obj, "_coro"):
+            obj.cancel()
+    loop.run_until_complete(made[-1][0])
+
+
+def _lineno() -> int:
+    import sys
+
+    return sys._getframe(1).f_lineno

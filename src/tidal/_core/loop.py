@@ -114,6 +114,11 @@ def _format_handle(handle: Any) -> str:
     return str(handle)
 
 
+#: Whether this module's functions push frames (not when compiled): only then
+#: does a debug-mode origin (``_source_traceback``) end in one of ours to drop.
+_OWN_FRAMES: bool = hasattr(_format_handle, "__code__")
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)  # every loop class subclasses it
 class BaseEventLoop(LoopServices):
     """tidal's loop core; I/O layers add their methods on top of it.
@@ -208,7 +213,7 @@ class BaseEventLoop(LoopServices):
             self._check_thread()
             self._check_callback(callback, "call_soon")
             handle = _Handle(callback, args, self, context)
-            if handle._source_traceback:
+            if _OWN_FRAMES and handle._source_traceback:
                 del handle._source_traceback[-1]
         else:
             # Handle.__init__'s stores without the call: this is the hottest way to schedule.
@@ -232,7 +237,7 @@ class BaseEventLoop(LoopServices):
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
             handle = _Handle(callback, args, self, context)
-            if handle._source_traceback:
+            if _OWN_FRAMES and handle._source_traceback:
                 del handle._source_traceback[-1]
         else:  # as in call_soon(): a call would be a tenth of this method's cost
             handle = _new_handle(_Handle)
@@ -270,7 +275,7 @@ class BaseEventLoop(LoopServices):
         # time() or call_at() must be reached (compiled self-calls are native).
         this: Any = self
         timer = this.call_at(this.time() + delay, callback, *args, context=context)
-        if timer._source_traceback:
+        if _OWN_FRAMES and timer._source_traceback:
             del timer._source_traceback[-1]
         return timer
 
@@ -287,7 +292,7 @@ class BaseEventLoop(LoopServices):
             self._check_thread()
             self._check_callback(callback, "call_at")
             timer = _TimerHandle(when, callback, args, self, context)
-            if timer._source_traceback:
+            if _OWN_FRAMES and timer._source_traceback:
                 del timer._source_traceback[-1]
         elif (
             callback is SET_RESULT_UNLESS_CANCELLED  # asyncio's sleep(): see timers.py
@@ -350,7 +355,7 @@ class BaseEventLoop(LoopServices):
         factory = self._task_factory
         if factory is None:
             task: Any = _Task(coro, loop=self, name=name, context=context)
-            if task._source_traceback:
+            if _OWN_FRAMES and task._source_traceback:
                 del task._source_traceback[-1]
             return task
         if context is None:
