@@ -9,7 +9,7 @@ from tidal._io.sock import SocketMixin
 from tidal._io.subprocess import SubprocessMixin
 
 
-class EventLoop(NetworkMixin, SocketMixin, SubprocessMixin, PipeMixin, SignalMixin):
+class EventLoop(NetworkMixin, SocketMixin, SubprocessMixin, PipeMixin, SignalMixin):  # type: ignore[misc]
     """tidal's event loop: asyncio's loop API on tidal's own implementation."""
 
 

@@ -398,3 +398,20 @@ def _lineno() -> int:
     import sys
 
     return sys._getframe(1).f_lineno
+
+
+def test_a_freed_loop_clears_its_weak_references(aio: ModuleType) -> None:
+    # anyio's RunVar keys its values weakly by loop: a dead loop's entry must
+    # go, or the next loop allocated at the same address sees its values.
+    import gc
+    import weakref
+
+    died: list[bool] = []
+    table: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+    lp = aio.new_event_loop()
+    table[lp] = 1
+    ref = weakref.ref(lp, lambda _: died.append(True))
+    lp.close()
+    del lp
+    gc.collect()
+    assert (ref(), died, len(table)) == (None, [True], 0)

@@ -49,7 +49,6 @@ from tidal._core import _aio
 from tidal._core.errors import asyncio_logger, call_handler, log_context
 from tidal._core.futures import _PENDING, _Future, failure
 from tidal._core.handles import Handle, _Handle, _TimerHandle
-from tidal._core.loopservices import LoopServices
 from tidal._core.native import mypyc_attr
 from tidal._core.poller import Poller, SelectorPoller, fileobj_to_fd
 from tidal._core.tasks import _Task
@@ -120,11 +119,14 @@ _OWN_FRAMES: bool = hasattr(_format_handle, "__code__")
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # every loop class subclasses it
-class BaseEventLoop(LoopServices):
-    """tidal's loop core; I/O layers add their methods on top of it.
+class _LoopCore:
+    """The compiled part of BaseEventLoop: the turn, scheduling, I/O registration.
 
-    *selector* (a ``selectors.BaseSelector``, as asyncio's SelectorEventLoop
-    takes) makes the loop poll through it instead of tidal's own epoll poller.
+    No Python base class of its own: a native class under one (asyncio's
+    AbstractEventLoop) gets that base's managed weak-reference list, which
+    mypyc's deallocator never clears, so a weak reference to a freed loop
+    stayed alive and its callbacks never ran (anyio's RunVar, keyed weakly by
+    loop, saw the last loop's values). BaseEventLoop adds the Python bases.
     """
 
     def __init__(self, selector: Any = None) -> None:
@@ -515,11 +517,12 @@ class BaseEventLoop(LoopServices):
         self._check_running()
         self._set_coroutine_origin_tracking(self._debug)
         old_hooks = sys.get_asyncgen_hooks()
+        this: Any = self
         try:
             self._thread_id = threading.get_ident()
             sys.set_asyncgen_hooks(
-                firstiter=self._asyncgen_firstiter_hook,
-                finalizer=self._asyncgen_finalizer_hook,
+                firstiter=this._asyncgen_firstiter_hook,  # LoopServices'
+                finalizer=this._asyncgen_finalizer_hook,
             )
             _aio.set_running_loop(self)
             run_once = self._run_once
@@ -765,3 +768,9 @@ class BaseEventLoop(LoopServices):
 
     def _socketpair(self) -> tuple[socket.socket, socket.socket]:
         return socket.socketpair()
+
+
+
+# The loop class itself is Python code (see _LoopCore), defined beside its
+# other Python base; imported last: loopservices imports _LoopCore from here.
+from tidal._core.loopservices import BaseEventLoop as BaseEventLoop  # noqa: E402

@@ -1,7 +1,10 @@
-"""The loop's services beside its turn: async-generator hooks and the default executor.
+"""The loop's services beside its turn, and the loop class made of both.
 
-A base class of the core loop (``loop.BaseEventLoop``), kept apart so the
-loop module holds the turn itself: scheduling, running, I/O registration.
+``LoopServices`` (async-generator hooks, the default executor) and
+``BaseEventLoop``, the core loop: ``loop._LoopCore`` (the turn itself:
+scheduling, running, I/O registration; compiled in the mypyc build) with
+``LoopServices`` and asyncio's ``AbstractEventLoop`` as Python bases. Never
+compiled: see ``BaseEventLoop``. ``tidal._core.loop`` re-exports it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tidal._core.bridge import shutdown_executor, wrap_future
+from tidal._core.loop import _LoopCore
 
 
 class LoopServices(AbstractEventLoop):
@@ -103,3 +107,13 @@ class LoopServices(AbstractEventLoop):
         async def shutdown_default_executor(self) -> None:
             """Shut the default executor down, waiting for its threads."""
             await shutdown_executor(self, None)
+
+
+class BaseEventLoop(_LoopCore, LoopServices):  # type: ignore[misc]  # core signatures are asyncio's
+    """tidal's loop core; I/O layers add their methods on top of it.
+
+    *selector* (a ``selectors.BaseSelector``, as asyncio's SelectorEventLoop
+    takes) makes the loop poll through it instead of tidal's own epoll poller.
+    A Python class in both builds (see _LoopCore): its instances get their
+    ``__dict__`` and weak references from it, which Python's deallocator clears.
+    """

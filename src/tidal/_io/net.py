@@ -43,7 +43,7 @@ def _bind_error_text(exc: OSError) -> str:
     return str(exc).lower() if _PY313 else str(exc.strerror).lower()
 
 
-class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):
+class NetworkMixin(UnixMixin, DatagramMixin, SendfileMixin):  # type: ignore[misc]  # as BaseEventLoop
     """Transports and servers: create_connection, create_server, Unix sockets, UDP, sendfile."""
 
     async def _connect_sock(self, exceptions: list[list[BaseException]], addr_info: Any,
