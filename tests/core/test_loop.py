@@ -415,3 +415,10 @@ def test_a_freed_loop_clears_its_weak_references(aio: ModuleType) -> None:
     del lp
     gc.collect()
     assert (ref(), died, len(table)) == (None, [True], 0)
+
+
+def test_call_later_and_call_at_refuse_none_with_asyncios_errors(loop: Any) -> None:
+    with pytest.raises(TypeError, match=r"^delay must not be None$"):
+        loop.call_later(None, print)
+    with pytest.raises(TypeError, match=r"^when cannot be None$"):
+        loop.call_at(None, print)

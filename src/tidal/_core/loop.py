@@ -139,7 +139,9 @@ class _LoopCore:
         #: (when, timer) pairs. On an exact tie of ``when`` the pair falls back
         #: to comparing the timers, which compare by deadline: the order among
         #: equal deadlines is arbitrary, as in asyncio.
-        self._scheduled: list[tuple[float, Any]] = []
+        #: Any, not float: a deadline stays the object given (the test loop's
+        #: carry a sequence number that orders equal deadlines).
+        self._scheduled: list[tuple[Any, Any]] = []
         self._timer_cancelled_count = 0
         self._closed = False
         self._stopping = False
@@ -268,7 +270,7 @@ class _LoopCore:
         return handle
 
     def call_later(  # type: ignore[override]
-        self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
+        self, delay: Any, callback: Callable[..., object], *args: Any, context: Any = None
     ) -> Any:  # a patched call_at() may return anything
         """Run ``callback(*args)`` after *delay* seconds."""
         if delay is None:
@@ -282,9 +284,12 @@ class _LoopCore:
         return timer
 
     def call_at(  # type: ignore[override]
-        self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+        self, when: Any, callback: Callable[..., object], *args: Any, context: Any = None
     ) -> Any:  # a TimerHandle or a FutureTimer: no return check in mypyc
         """Run ``callback(*args)`` at loop time *when*."""
+        # *when* and call_later()'s *delay* are Any: a compiled float parameter
+        # would refuse None before asyncio's own error, and would convert a
+        # float subclass (the test loop's ordered deadlines) to a plain float.
         if when is None:
             raise TypeError("when cannot be None")
         if self._closed:
