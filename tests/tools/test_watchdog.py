@@ -56,6 +56,14 @@ def render(seconds: float) -> None:
     time.sleep(seconds)  # L:render
 
 
+def assert_callback_blocked(reports: Reports, seconds: float) -> None:
+    # Two reports of a plain callback that blocked in render(seconds).
+    first, last = [r for _, r in reports.seen]
+    assert first.task is None and first.what.startswith("callback <Handle ")
+    assert (first.stack[-1].name, first.stack[-1].lineno) == ("render", line("render"))
+    assert last.ended and seconds - last.resolution <= last.held
+
+
 async def blocking_step(seconds: float) -> tuple[float, float]:
     started = time.monotonic()
     render(seconds)  # L:step
@@ -132,10 +140,7 @@ def test_a_blocking_callback_is_named(run: Any) -> None:
         await asyncio.sleep(0.05)
 
     run(main())
-    first, last = [r for _, r in reports.seen]
-    assert first.task is None and first.what.startswith("callback <Handle ")
-    assert (first.stack[-1].name, first.stack[-1].lineno) == ("render", line("render"))
-    assert last.ended and 0.3 - last.resolution <= last.held
+    assert_callback_blocked(reports, 0.3)
 
 
 def test_a_blocking_io_callback_is_a_step(run: Any) -> None:
@@ -165,10 +170,7 @@ def test_a_blocking_io_callback_is_a_step(run: Any) -> None:
     finally:
         a.close()
         b.close()
-    first, last = [r for _, r in reports.seen]
-    assert first.task is None and first.what.startswith("callback <Handle ")
-    assert (first.stack[-1].name, first.stack[-1].lineno) == ("render", line("render"))
-    assert last.ended and 0.3 - last.resolution <= last.held
+    assert_callback_blocked(reports, 0.3)
 
 
 def test_a_blocking_step_is_found_while_tracing(tmp_path: Path) -> None:
