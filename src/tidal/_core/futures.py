@@ -21,7 +21,7 @@ from asyncio import CancelledError, InvalidStateError
 from collections import deque
 from collections.abc import Callable, Generator
 from types import GenericAlias
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.handles import Handle, _Handle
@@ -30,7 +30,7 @@ from tidal._core.native import NativeBase, mypyc_attr
 
 # The constructor's stores without the call (see _schedule_callbacks); the
 # class's own __new__, which a compiled class requires (object.__new__ refuses it).
-_new_handle: Any = _Handle.__new__
+_new_handle: Final[Any] = _Handle.__new__
 
 if TYPE_CHECKING:
     from tidal._core.tasks import Task
@@ -40,16 +40,16 @@ __all__ = ("Future", "isfuture")
 _T = TypeVar("_T")
 
 # The same strings asyncio uses, so code that peeks at ``_state`` still works.
-_PENDING = "PENDING"
-_CANCELLED = "CANCELLED"
-_FINISHED = "FINISHED"
+_PENDING: Final = "PENDING"
+_CANCELLED: Final = "CANCELLED"
+_FINISHED: Final = "FINISHED"
 
-_copy_context = contextvars.copy_context
-_WRAP_STOPITERATION = sys.version_info >= (3, 13)
+_copy_context: Final = contextvars.copy_context
+_WRAP_STOPITERATION: Final = sys.version_info >= (3, 13)
 
 
 #: What ``__class__`` reports for tidal's Future: see Future.__class__.
-_AIO_FUTURE: type = asyncio.Future
+_AIO_FUTURE: Final[type] = asyncio.Future
 
 
 def isfuture(obj: object) -> bool:
@@ -424,14 +424,14 @@ def failure(fut: Any) -> BaseException | None:
 
 #: sys._getframe() depth of the caller of a method here: 1, or 0 when this
 #: module is compiled (a compiled function pushes no frame; it has no __code__).
-_CALLER_DEPTH: int = 1 if hasattr(Future.cancel, "__code__") else 0
+_CALLER_DEPTH: Final[int] = 1 if hasattr(Future.cancel, "__code__") else 0
 
 #: The class users see is Future itself, in both builds (see native.NativeBase);
 #: the name stays for the modules that import it.
-_Future: type[Future] = Future
+_Future: Final[type[Future]] = Future
 
 #: tidal's Task, filled in by tasks.py (which imports this module).
-_task_class: list[type] = [_Future]
+_task_class: Final[list[type]] = [_Future]
 
 
 def _retrieved(fut: Any) -> Any:
@@ -452,7 +452,7 @@ def _not_awaited_error() -> RuntimeError:
 
 
 #: Future.__await__ as a Python generator, in both builds (see interpreted.py).
-_future_await = make_future_await(_PENDING, _not_awaited_error)
+_future_await: Final = make_future_await(_PENDING, _not_awaited_error)
 install(_Future, {"__await__": _future_await, "__iter__": _future_await})
 
 

@@ -11,13 +11,13 @@ import contextvars
 import sys
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.interpreted import handle_run, install
 from tidal._core.native import NativeBase, mypyc_attr
 
-_copy_context = contextvars.copy_context
+_copy_context: Final = contextvars.copy_context
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -90,8 +90,17 @@ class Handle(NativeBase):
         return self._cancelled
 
     def _run(self) -> None:
-        # The public classes' _run is interpreted.handle_run (see there).
-        handle_run(self)
+        # The public classes' _run is interpreted.handle_run (see there); this
+        # one is what the compiled loop calls on a plain Handle, frame-free
+        # (loop.run_native), and does the same.
+        if self._cancelled:
+            return
+        try:
+            self._context.run(self._callback, *self._args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
         source = format_callback_source(self._callback, self._args, self._loop.get_debug())
@@ -178,11 +187,11 @@ class TimerHandle(Handle):
 
 #: sys._getframe() depth of the caller of a method here: 1, or 0 when this
 #: module is compiled (a compiled function pushes no frame; it has no __code__).
-_CALLER_DEPTH: int = 1 if hasattr(Handle.cancel, "__code__") else 0
+_CALLER_DEPTH: Final[int] = 1 if hasattr(Handle.cancel, "__code__") else 0
 
 # The classes users see are these, in both builds (see native.NativeBase); the
 # names stay for the modules that import them.
-_Handle: type[Handle] = Handle
-_TimerHandle: type[TimerHandle] = TimerHandle
+_Handle: Final[type[Handle]] = Handle
+_TimerHandle: Final[type[TimerHandle]] = TimerHandle
 install(_Handle, {"_run": handle_run})
 install(_TimerHandle, {"_run": handle_run})

@@ -43,7 +43,7 @@ from asyncio import base_events as _aio_base_events
 from asyncio import coroutines as _coroutines_module
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from tidal._core import _aio
 from tidal._core.errors import asyncio_logger, call_handler, log_context
@@ -51,37 +51,46 @@ from tidal._core.futures import _PENDING, _Future, failure
 from tidal._core.handles import Handle, _Handle, _TimerHandle
 from tidal._core.native import mypyc_attr
 from tidal._core.poller import Poller, SelectorPoller, fileobj_to_fd
-from tidal._core.tasks import _Task
+from tidal._core.tasks import _Task, run_task
 from tidal._core.timers import SET_RESULT_UNLESS_CANCELLED, FutureTimer
 
 #: Longest single wait in the poller, as asyncio (some kernels reject more).
-MAXIMUM_SELECT_TIMEOUT = 24 * 3600
-_MIN_SCHEDULED_TIMER_HANDLES = 100
-_MIN_CANCELLED_TIMER_HANDLES_FRACTION = 0.5
+MAXIMUM_SELECT_TIMEOUT: Final = 24 * 3600
+_MIN_SCHEDULED_TIMER_HANDLES: Final = 100
+_MIN_CANCELLED_TIMER_HANDLES_FRACTION: Final = 0.5
 #: Most calls from other threads moved onto the ready queue per turn.
-_THREADSAFE_BATCH = 512
+_THREADSAFE_BATCH: Final = 512
 #: Backlog past which a calling thread gives the GIL away (every 256th call).
-_THREADSAFE_BACKLOG = 4 * _THREADSAFE_BATCH
-_get_ident = threading.get_ident
+_THREADSAFE_BACKLOG: Final = 4 * _THREADSAFE_BATCH
+_get_ident: Final = threading.get_ident
 #: Bound here so that a loop finalized late in interpreter shutdown still warns.
-_warn = warnings.warn
-_sleep = time.sleep
+_warn: Final = warnings.warn
+_sleep: Final = time.sleep
 #: Set by tidal._tools.trace while it traces: runs each turn's ready items in
 #: place of the plain loop.  Loops read it with their debug flag (``_slow_turn``).
 _trace_runner: Callable[[Any], None] | None = None
+#: True in the compiled build while nothing needs a frame per ready item: the
+#: loop then runs plain tasks and handles through their compiled code, which
+#: pushes no frame (asyncio's C Task pushes none either). The watchdog finds
+#: a step by its _run frame, so it turns this off while it watches (and the
+#: pure build has no frame-free code to call).
+NATIVE_ITEMS: Final[bool] = not hasattr(run_task, "__code__")
+run_native: bool = NATIVE_ITEMS
+#: The loops running now, for the watchdog (which thread runs which loop).
+running_loops: Final[weakref.WeakSet[Any]] = weakref.WeakSet()
 
-_heappush = heapq.heappush
-_heappop = heapq.heappop
-_monotonic = time.monotonic
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
+_monotonic: Final = time.monotonic
 # Each class's own __new__ for the constructor-free fast paths: a compiled
 # (mypyc) class refuses object.__new__; in the pure build these are object.__new__.
-_new_handle: Any = _Handle.__new__
-_new_timer: Any = _TimerHandle.__new__
-_new_future: Any = _Future.__new__
-_new_future_timer: Any = FutureTimer.__new__
-_copy_context = contextvars.copy_context
+_new_handle: Final[Any] = _Handle.__new__
+_new_timer: Final[Any] = _TimerHandle.__new__
+_new_future: Final[Any] = _Future.__new__
+_new_future_timer: Final[Any] = FutureTimer.__new__
+_copy_context: Final = contextvars.copy_context
 #: asyncio.coroutines, read at each loop creation (its _is_debug_mode is private).
-_aio_coroutines: Any = _coroutines_module
+_aio_coroutines: Final[Any] = _coroutines_module
 
 
 class _FdEntry:
@@ -100,8 +109,8 @@ class _FdEntry:
 #: find_root_task() recognises the task run_until_complete() runs by this
 #: function's identity among its callbacks.  It stops fut.get_loop() unless
 #: the future ended in SystemExit/KeyboardInterrupt.
-_aio_base_events_module: Any = _aio_base_events
-_run_until_complete_cb: Any = _aio_base_events_module._run_until_complete_cb
+_aio_base_events_module: Final[Any] = _aio_base_events
+_run_until_complete_cb: Final[Any] = _aio_base_events_module._run_until_complete_cb
 
 
 def _format_handle(handle: Any) -> str:
@@ -115,7 +124,7 @@ def _format_handle(handle: Any) -> str:
 
 #: Whether this module's functions push frames (not when compiled): only then
 #: does a debug-mode origin (``_source_traceback``) end in one of ours to drop.
-_OWN_FRAMES: bool = hasattr(_format_handle, "__code__")
+_OWN_FRAMES: Final[bool] = hasattr(_format_handle, "__code__")
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # every loop class subclasses it
@@ -147,6 +156,10 @@ class _LoopCore:
         self._stopping = False
         self._polling = False
         self._thread_id: int | None = None
+        #: run_native's item in progress and a count of them: how the watchdog
+        #: finds a step that has no _run frame (one begun before it watched).
+        self._running_item: Any = None
+        self._running_count = 0
         self._debug = False
         #: debug mode or tracing: the one flag the plain turn checks (see _run_once).
         self._slow_turn = False
@@ -449,6 +462,21 @@ class _LoopCore:
                 return
             self._slow_turn = False  # tracing has stopped
         popleft = ready.popleft
+        if run_native:
+            for _ in range(len(ready)):
+                item = popleft()
+                self._running_count += 1
+                self._running_item = item
+                cls = type(item)
+                if cls is _Task:
+                    run_task(item)
+                elif cls is _Handle or cls is _TimerHandle:
+                    handle: Handle = item
+                    handle._run()  # the compiled method: see run_native
+                else:
+                    item._run()
+            self._running_item = None
+            return
         for _ in range(len(ready)):
             popleft()._run()
 
@@ -525,6 +553,7 @@ class _LoopCore:
         this: Any = self
         try:
             self._thread_id = threading.get_ident()
+            running_loops.add(self)
             sys.set_asyncgen_hooks(
                 firstiter=this._asyncgen_firstiter_hook,  # LoopServices'
                 finalizer=this._asyncgen_finalizer_hook,
@@ -538,6 +567,8 @@ class _LoopCore:
         finally:
             self._stopping = False
             self._thread_id = None
+            self._running_item = None
+            running_loops.discard(self)
             _aio.set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_hooks)

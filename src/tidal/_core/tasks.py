@@ -31,7 +31,7 @@ from asyncio import CancelledError, InvalidStateError
 from collections import deque
 from collections.abc import Coroutine
 from types import CoroutineType, GeneratorType, GenericAlias
-from typing import Any, ClassVar, Generic, TextIO, TypeVar
+from typing import Any, ClassVar, Final, Generic, TextIO, TypeVar
 
 from tidal._core import _aio
 from tidal._core import futures as _futures_module
@@ -55,20 +55,20 @@ __all__ = ("Task", "current_task", "all_tasks", "iscoroutine")
 
 _T = TypeVar("_T")
 
-_current_tasks = _aio.current_tasks
-_register_task = _aio.register_task
+_current_tasks: Final = _aio.current_tasks
+_register_task: Final = _aio.register_task
 # asyncio.all_tasks() registration, inlined in Task.__init__ (see _aio).
-_registry_add = _aio._registry_data.add if _aio._registry_data is not None else None
-_registry_remove = _aio._registry_remove
-_weakref = weakref.ref
-_get_running_loop_or_none = _aio.get_running_loop_or_none
-_copy_context = contextvars.copy_context
-_next_task_number = itertools.count(1).__next__
-_UNCANCEL_CLEARS_MUST_CANCEL = sys.version_info >= (3, 13)
+_registry_add: Final = _aio._registry_data.add if _aio._registry_data is not None else None
+_registry_remove: Final = _aio._registry_remove
+_weakref: Final = weakref.ref
+_get_running_loop_or_none: Final = _aio.get_running_loop_or_none
+_copy_context: Final = contextvars.copy_context
+_next_task_number: Final = itertools.count(1).__next__
+_UNCANCEL_CLEARS_MUST_CANCEL: Final = sys.version_info >= (3, 13)
 #: What ``__class__`` reports for tidal's Task (see Future.__class__).
-_AIO_TASK: type = asyncio.Task
+_AIO_TASK: Final[type] = asyncio.Task
 
-_coroutine_types: set[type] = {CoroutineType}
+_coroutine_types: Final[set[type]] = {CoroutineType}
 if sys.version_info < (3, 12):
     # 3.11's asyncio still takes generator-based coroutines (`yield from`).
     _coroutine_types.add(GeneratorType)
@@ -349,10 +349,10 @@ class Task(Future, Generic[_T]):
 
 #: The class users see is Task itself, in both builds (see native.NativeBase);
 #: the name stays for the modules that import it.
-_Task: type[Task[Any]] = Task
+_Task: Final[type[Task[Any]]] = Task
 #: sys._getframe() depth of the caller of a method here: 1, or 0 when this
 #: module is compiled (a compiled function pushes no frame; it has no __code__).
-_CALLER_DEPTH: int = 1 if hasattr(Task.cancel, "__code__") else 0
+_CALLER_DEPTH: Final[int] = 1 if hasattr(Task.cancel, "__code__") else 0
 
 
 def _step(task: Task[Any], exc: BaseException | None) -> None:
@@ -499,7 +499,7 @@ def _finish_await(coro: Any) -> None:
 
 
 #: The code of Future.__await__, a Python generator in both builds (interpreted.py).
-_AWAIT_CODE: Any = _Future.__await__.__code__  # type: ignore[attr-defined]
+_AWAIT_CODE: Final[Any] = _Future.__await__.__code__  # type: ignore[attr-defined]
 
 
 def strip_internal_frames(exc: BaseException) -> None:
@@ -553,12 +553,29 @@ def _is_internal(frame: Any) -> bool:
 
 _futures_module._task_class[0] = _Task
 #: Task._run as Python code, in both builds (see interpreted.py).
-_task_run = make_task_run(_step)
+_task_run: Final = make_task_run(_step)
 install(_Task, {"_run": _task_run})
+#: _step as an object, for context.run(): compiled code reads a Final name
+#: from a C static, a function's name from the module's dict.
+_step_function: Final = _step
+
+
+def run_task(task: Task[Any]) -> None:
+    """Task._run without its frame: what the compiled loop calls (loop.run_native).
+
+    The same as interpreted.make_task_run's ``_run``; compiled, it pushes no
+    Python frame, as asyncio's C Task pushes none.
+    """
+    try:
+        task._context.run(_step_function, task, None)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        task._report_step_error(exc)
 
 #: Code objects (or, compiled, (module, name) pairs) of the frames
 #: strip_internal_frames() removes.
-_INTERNAL_CODES: set[Any] = {
+_INTERNAL_CODES: Final[set[Any]] = {
     frame_key(_step),
     frame_key(Future.result),
     frame_key(_Future.__await__),
@@ -569,7 +586,7 @@ _INTERNAL_CODES: set[Any] = {
 #: Whether any entry is a compiled function's (module, name) pair.
 _compiled_keys: bool = any(type(key) is tuple for key in _INTERNAL_CODES)
 #: id() of each code object in _INTERNAL_CODES (which keeps them alive).
-_INTERNAL_IDS: set[int] = {id(key) for key in _INTERNAL_CODES if type(key) is not tuple}
+_INTERNAL_IDS: Final[set[int]] = {id(key) for key in _INTERNAL_CODES if type(key) is not tuple}
 
 
 def internal_frames(*funcs: Any) -> None:
@@ -586,7 +603,7 @@ def internal_frames(*funcs: Any) -> None:
 
 #: Future classes whose add_done_callback is Future's: a task waiting on one
 #: may put itself in its callback list directly.
-_plain_future_classes: set[type] = {_Future, _Task}
+_plain_future_classes: Final[set[type]] = {_Future, _Task}
 
 
 def _is_plain_future(cls: type) -> bool:
@@ -690,7 +707,7 @@ def create_eager_task_factory(custom_task_constructor: Any) -> Any:
 
 
 #: ``loop.set_task_factory(tidal.eager_task_factory)``: tidal tasks, started eagerly.
-eager_task_factory = create_eager_task_factory(_Task)
+eager_task_factory: Final = create_eager_task_factory(_Task)
 
 
 def create_task(coro: Any, *, name: Any = None, context: Any = None) -> Any:

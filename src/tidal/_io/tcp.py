@@ -16,7 +16,7 @@ import asyncio
 import socket
 import sys
 from asyncio.constants import _SendfileMode
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from tidal._core.handles import Handle
 from tidal._core.native import mypyc_attr, public_class
@@ -29,7 +29,7 @@ from tidal._io.transport import (
     set_result_unless_cancelled,
 )
 
-_BufferedProtocol = asyncio.BufferedProtocol
+_BufferedProtocol: Final = asyncio.BufferedProtocol
 
 
 # Compiled in the mypyc build; calls asyncio makes through ``self`` go through

@@ -15,7 +15,7 @@ import sys
 import threading
 import warnings
 import weakref
-from typing import Any
+from typing import Any, Final
 
 from tidal._core.handles import Handle
 from tidal._core.native import mypyc_attr
@@ -23,15 +23,15 @@ from tidal._io.fdwatch import unwatch, watch
 from tidal._io.flow import WriteFlowControl
 from tidal._io.trsock import TransportSocket
 
-logger = logging.getLogger("asyncio")
+logger: Final = logging.getLogger("asyncio")
 
 #: After this many writes to a lost connection, each further one is logged.
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
-_DETACH_ON_DEL = sys.version_info >= (3, 13)
+_DETACH_ON_DEL: Final = sys.version_info >= (3, 13)
 
 
-_local = threading.local()
-_warn = warnings.warn
+_local: Final = threading.local()
+_warn: Final = warnings.warn
 
 
 def recv_buffer(size: int) -> memoryview:
@@ -299,4 +299,6 @@ class SocketTransportBase(WriteFlowControl, asyncio.Transport):
 #: What a subclass adds to its __slots__ for weak references (the loop's
 #: transport table holds them): nothing in the pure build, where the base's
 #: slots have one; the compiled base (a native class) has none on 3.12+.
-WEAKREF_SLOT: tuple[str, ...] = () if SocketTransportBase.__weakrefoffset__ else ("__weakref__",)
+WEAKREF_SLOT: Final[tuple[str, ...]] = (
+    () if SocketTransportBase.__weakrefoffset__ else ("__weakref__",)
+)

@@ -20,8 +20,10 @@ never a step; nor does it matter whether the loop itself is compiled (a
 compiled ``_run_once`` pushes no frame).  The same frame seen for longer
 than the threshold is a step holding the loop.  The loop itself does
 nothing more per step or per turn; the price is the sampling thread's few
-microseconds per sample (and a GIL hand-over when the loop is busy).  It
-works on asyncio's own loop too (its ``Handle._run``).
+microseconds per sample (and a GIL hand-over when the loop is busy), and,
+in the compiled build, the frame of each task's and handle's ``_run``,
+which the compiled loop otherwise skips (``loop.run_native``) while nothing
+is watched.  It works on asyncio's own loop too (its ``Handle._run``).
 
 Samples come every half threshold while no step is long (a step that lasts
 a whole threshold spans two samples at that pace, so none is missed), every
@@ -44,6 +46,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from tidal._core import _aio, interpreted
+from tidal._core import loop as _loop_module
 from tidal._core.tasks import _INTERNAL_CODES
 
 __all__ = ("DEFAULT_THRESHOLD", "BlockingReport", "watch_blocking", "watching")
@@ -161,6 +164,9 @@ def watch_blocking(
             _default[0] = setting
         else:
             _per_loop[loop] = setting
+        # The compiled loop runs tasks and handles without a _run frame, which
+        # is how a step is found: with frames while anything is watched.
+        _loop_module.run_native = _loop_module.NATIVE_ITEMS and not _thresholds()
         running = _thread[0]
         if running is not None and not running[0].is_alive():
             running = _thread[0] = None
@@ -220,8 +226,10 @@ class _Step:
 
     __slots__ = ("frame", "before", "first", "last", "reported", "loop", "task", "what", "setting")
 
-    def __init__(self, frame: FrameType, before: float, now: float) -> None:
-        self.frame = frame  # the step's _run frame: the same object while it runs
+    def __init__(self, frame: Any, before: float, now: float) -> None:
+        # The step's _run frame (the same object while it runs), or for one
+        # with no such frame its loop's (loop, count, item).
+        self.frame = frame
         self.before = before  # the previous sample: the step began after it
         self.first = now
         self.last = now
@@ -281,12 +289,16 @@ def _sample(me: int, steps: dict[int, _Step], previous: float, now: float) -> No
     for ident in list(steps):
         if ident not in frames:
             _end(steps.pop(ident), now, ident)
+    native = _native_steps()
     for ident, top in frames.items():
         if ident == me:
             continue
-        item = _find_step(top)
+        found = _find_step(top)
+        item: Any = found
+        if found is None:
+            item = native.get(ident)  # a compiled loop's step without a _run frame
         step = steps.get(ident)
-        if step is not None and step.frame is not item:
+        if step is not None and step.frame != item:
             _end(steps.pop(ident), now, ident)
             step = None
         if item is None:
@@ -298,7 +310,7 @@ def _sample(me: int, steps: dict[int, _Step], previous: float, now: float) -> No
         if step.reported:
             continue
         if step.setting is None:
-            loop = _loop_of(item.f_locals.get("self"))
+            loop = item[0] if found is None else _loop_of(found.f_locals.get("self"))
             with _lock:
                 step.setting = _setting_for(loop)
             step.loop = loop
@@ -308,10 +320,11 @@ def _sample(me: int, steps: dict[int, _Step], previous: float, now: float) -> No
         step.reported = True
         task = _aio.current_tasks.get(step.loop) if step.loop is not None else None
         step.task = task
-        step.what = _describe(task, item)
+        runner = item[2] if found is None else found.f_locals.get("self")
+        step.what = _describe(task, runner)
         report = BlockingReport(
             step.loop, task, step.what, now - step.started(), False,
-            _stack(top, item), _native_id(ident), (step.first - step.before) / 2,
+            _stack(top, found), _native_id(ident), (step.first - step.before) / 2,
         )
         _deliver(report, setting[1])
 
@@ -328,6 +341,19 @@ def _find_step(top: FrameType) -> FrameType | None:
         if code.co_name in _STEP_NAMES and code in _STEP_CODES:
             found = frame
         frame = frame.f_back
+    return found
+
+
+def _native_steps() -> dict[int, tuple[Any, int, Any]]:
+    # Thread -> (loop, count, item) for each compiled loop running an item
+    # without a _run frame (loop.run_native): a step begun before watching
+    # started. The count tells one step of a task from its next.
+    found: dict[int, tuple[Any, int, Any]] = {}
+    for loop in list(_loop_module.running_loops):
+        item = loop._running_item
+        ident = loop._thread_id
+        if item is not None and ident is not None:
+            found[ident] = (loop, loop._running_count, item)
     return found
 
 
@@ -357,21 +383,22 @@ def _end(step: _Step, now: float, ident: int) -> None:
     _deliver(report, step.setting[1])
 
 
-def _describe(task: Any, item: FrameType) -> str:
+def _describe(task: Any, handle: Any) -> str:
+    # *handle*: the ready item whose step it is.
     if task is not None:
         try:
             return f"task {task.get_name()!r} {task!r}"
         except Exception:
             return "a task"
-    handle = item.f_locals.get("self")
     try:
         return f"callback {handle!r}"
     except Exception:
         return "a callback"
 
 
-def _stack(top: FrameType, item: FrameType) -> traceback.StackSummary:
-    # The loop thread's frames above the step's _run, plumbing left out.
+def _stack(top: FrameType, item: FrameType | None) -> traceback.StackSummary:
+    # The loop thread's frames above the step's _run (or, with no _run frame,
+    # all of them), plumbing left out.
     frames: list[FrameType] = []
     frame: FrameType | None = top
     while frame is not None and frame is not item:
