@@ -172,3 +172,22 @@ def test_asyncio_task_awaits_tidal_future_and_back() -> None:
         assert loop.run_until_complete(loop.create_task(outer())) == 3
     finally:
         loop.close()
+
+
+def test_await_iterator_protocol(loop: Any) -> None:
+    """What ``fut.__await__()`` returns behaves as asyncio's (the compiled
+    build's native iterator, the pure build's generator, asyncio's C FutureIter)."""
+    fut = loop.create_future()
+    it = fut.__await__()
+    assert next(it) is fut and fut._asyncio_future_blocking
+    with pytest.raises(RuntimeError, match=r"^await wasn't used with future$"):
+        next(it)
+    with pytest.raises(ValueError, match=r"^x$"):
+        fut.__await__().throw(ValueError("x"))
+    with pytest.raises(TypeError):
+        fut.__await__().throw(list)
+    assert fut.__await__().close() is None
+    fut.set_result(5)
+    with pytest.raises(StopIteration) as stop:
+        fut.__await__().send(None)
+    assert stop.value.value == 5

@@ -316,9 +316,10 @@ def _caught(impl: str, way: str, shape: str) -> dict[str, list[Frame]]:
 
 
 def _is_future_frame(frame: Frame) -> bool:
-    # tidal's Future.result / Future.__await__ (asyncio's are C). Compiled,
-    # result's synthetic frame names its source relative to the build tree.
-    return frame[1] in ("result", "__await__") and (
+    # tidal's Future.result / Future.__await__ (asyncio's are C); compiled,
+    # __await__'s iterator's __next__, and each synthetic frame names its
+    # source relative to the build tree.
+    return frame[1] in ("result", "__await__", "__next__") and (
         frame[2] in _FUTURE_FILES or frame[2].endswith("tidal/_core/futures.py")
     )
 

@@ -21,12 +21,12 @@ from asyncio import CancelledError, InvalidStateError
 from collections import deque
 from collections.abc import Callable, Generator
 from types import GenericAlias
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar, cast
 
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.handles import Handle, _Handle
-from tidal._core.interpreted import install, make_future_await
-from tidal._core.native import NativeBase, mypyc_attr
+from tidal._core.interpreted import exhausted_throw, install, make_future_await
+from tidal._core.native import NativeBase, is_compiled, mypyc_attr
 
 # The constructor's stores without the call (see _schedule_callbacks); the
 # class's own __new__, which a compiled class requires (object.__new__ refuses it).
@@ -360,13 +360,50 @@ class Future(NativeBase):
             self._schedule_callbacks()
         self._log_tb = _UnretrievedGuard(self) if self._needs_guard else True
 
-    # The public class's __await__ and __iter__ are interpreted.make_future_await's
-    # Python generator (see there); these are for mypy and native callers.
+    # The pure build's __await__ and __iter__ are interpreted.make_future_await's
+    # Python generator (see there); the compiled build's are these.
     def __await__(self) -> Generator[Any, None, Any]:
-        return _future_await(self)
+        # An iterator, which is all that await needs.
+        return cast("Generator[Any, None, Any]", _FutureIter(self))
 
     def __iter__(self) -> Generator[Any, None, Any]:
-        return _future_await(self)
+        return cast("Generator[Any, None, Any]", _FutureIter(self))
+
+
+class _FutureIter:
+    """What ``await fut`` runs in the compiled build (asyncio's C FutureIter).
+
+    A native iterator of two words, where a Python generator costs a parked
+    await 200 bytes. Its ``throw()`` is a finished generator's (set below):
+    an exception thrown into the awaiting coroutine is then raised at its
+    ``await`` line with no entry of tidal's, the traceback asyncio's C future
+    gives (a compiled method would add one; a compiled generator would drop
+    the traceback, see interpreted.py).
+    """
+
+    def __init__(self, fut: Future) -> None:
+        self._fut = fut
+        self._yielded = False
+
+    def __iter__(self) -> _FutureIter:
+        return self
+
+    def __next__(self) -> Any:
+        fut = self._fut
+        if fut._state is _PENDING:
+            if self._yielded:
+                raise _not_awaited_error()
+            self._yielded = True
+            fut._asyncio_future_blocking = True
+            return fut  # the task parks here until the future completes
+        raise StopIteration(fut.result())
+
+    def send(self, value: Any) -> Any:
+        """As a generator's ``send()``: what a task (or ``yield from``) resumes with."""
+        return self.__next__()
+
+    def close(self) -> None:
+        """Nothing to release (asyncio's FutureIter drops its future)."""
 
 
 def cb_list(cbs: Any) -> list[Any]:
@@ -451,9 +488,18 @@ def _not_awaited_error() -> RuntimeError:
     return RuntimeError("await wasn't used with future")
 
 
-#: Future.__await__ as a Python generator, in both builds (see interpreted.py).
+#: Future.__await__ as a Python generator (see interpreted.py): the pure
+#: build's; the compiled one's is the native _FutureIter, set again on the
+#: class so that the type's await slot calls it.
 _future_await: Final = make_future_await(_PENDING, _not_awaited_error)
-install(_Future, {"__await__": _future_await, "__iter__": _future_await})
+if is_compiled(sys.modules[__name__]):
+    _own = vars(_Future)
+    install(_Future, {"__await__": _own["__await__"], "__iter__": _own["__iter__"]})
+    # asyncio's FutureIter has throw(), which raises what it is given: so does
+    # this one, without a traceback entry of its own (see exhausted_throw).
+    install(_FutureIter, {"throw": exhausted_throw()})
+else:
+    install(_Future, {"__await__": _future_await, "__iter__": _future_await})
 
 
 def _as_pair(entry: Any) -> tuple[Any, Any]:

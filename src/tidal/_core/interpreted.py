@@ -84,6 +84,19 @@ async def _wrap_awaitable(awaitable: Any) -> Any:
     return await awaitable
 
 
+def _exhausted() -> Generator[None, None, None]:
+    yield
+
+
+def exhausted_throw() -> Callable[..., Any]:
+    """The ``throw`` of a generator that has finished: it raises what it is
+    given, checked as any ``throw()`` checks it, and adds no traceback entry
+    (a compiled or Python function would add its own)."""
+    gen = _exhausted()
+    gen.close()
+    return gen.throw
+
+
 def install(cls: type, methods: dict[str, Any]) -> None:
     """Set *methods* on the public class *cls* (a plain class in either build)."""
     for name, func in methods.items():

@@ -499,7 +499,7 @@ def _finish_await(coro: Any) -> None:
 
 
 #: The code of Future.__await__, a Python generator in both builds (interpreted.py).
-_AWAIT_CODE: Final[Any] = _Future.__await__.__code__  # type: ignore[attr-defined]
+_AWAIT_CODE: Final[Any] = _futures_module._future_await.__code__
 
 
 def strip_internal_frames(exc: BaseException) -> None:
@@ -579,6 +579,7 @@ _INTERNAL_CODES: Final[set[Any]] = {
     frame_key(_step),
     frame_key(Future.result),
     frame_key(_Future.__await__),
+    frame_key(_futures_module._FutureIter.__next__),
     frame_key(Task.task_wakeup),
     frame_key(_Task._run),
     frame_key(Task._step_now),
