@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import Any, ClassVar, Literal, TypeVar
 
 from tidal._api._loopbound import LoopBound, get_ident
-from tidal._core.futures import Future
 
 __all__ = (
     "Lock", "Event", "Condition", "Semaphore", "BoundedSemaphore", "Barrier",
@@ -106,7 +105,7 @@ class Lock(LoopBound):
             waiters = self._waiters = deque()
         loop = self._loop
         if self._native and loop._thread_id == get_ident():
-            fut = Future(loop=loop)
+            fut = loop.create_future()
         else:
             fut = self._new_waiter()
         waiters.append(fut)
@@ -180,7 +179,7 @@ class Event(LoopBound):
             return True
         loop = self._loop
         if self._native and loop._thread_id == get_ident():
-            fut = Future(loop=loop)
+            fut = loop.create_future()
         else:
             fut = self._new_waiter()
         waiters = self._waiters
@@ -390,7 +389,7 @@ class Semaphore(LoopBound):
             waiters = self._waiters = deque()
         loop = self._loop
         if self._native and loop._thread_id == get_ident():
-            fut = Future(loop=loop)
+            fut = loop.create_future()
         else:
             fut = self._new_waiter()
         waiters.append(fut)

@@ -26,7 +26,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from tidal._api._loopbound import LoopBound, get_ident
 from tidal._api.locks import Event
-from tidal._core.futures import Future
 
 _PY313 = sys.version_info >= (3, 13)
 
@@ -176,7 +175,7 @@ class Queue(LoopBound, Generic[_T]):
             # Full: wait for a get() (or shutdown) to wake us, then re-check.
             loop = self._loop
             if self._native and loop._thread_id == get_ident():
-                putter = Future(loop=loop)
+                putter = loop.create_future()
             else:
                 putter = self._new_waiter()
             self._putters.append(putter)
@@ -247,7 +246,7 @@ class Queue(LoopBound, Generic[_T]):
             # Empty: wait for a put() (or shutdown) to wake us, then re-check.
             loop = self._loop
             if self._native and loop._thread_id == get_ident():
-                getter = Future(loop=loop)
+                getter = loop.create_future()
             else:
                 getter = self._new_waiter()
             self._getters.append(getter)

@@ -51,7 +51,7 @@ from tidal._core.futures import _PENDING, _Future, failure
 from tidal._core.handles import Handle, _Handle, _TimerHandle
 from tidal._core.native import mypyc_attr
 from tidal._core.poller import Poller, SelectorPoller, fileobj_to_fd
-from tidal._core.tasks import _Task, run_task
+from tidal._core.tasks import _Task, new_task, run_task
 from tidal._core.timers import SET_RESULT_UNLESS_CANCELLED, FutureTimer
 
 #: Longest single wait in the poller, as asyncio (some kernels reject more).
@@ -374,6 +374,8 @@ class _LoopCore:
             raise RuntimeError("Event loop is closed")
         factory = self._task_factory
         if factory is None:
+            if not self._debug:
+                return new_task(self, coro, name, context)
             task: Any = _Task(coro, loop=self, name=name, context=context)
             if _OWN_FRAMES and task._source_traceback:
                 del task._source_traceback[-1]
