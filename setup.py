@@ -79,12 +79,31 @@ def _ext_modules() -> list[Any]:
     extensions = mypycify(
         ["--python-version", version, *COMPILED], opt_level="3", debug_level="1"
     )
-    patched = sum(_clear_weak_references(path) for ext in extensions for path in ext.sources)
+    sources = [path for ext in extensions for path in ext.sources if path.endswith(".c")]
+    # C that mypyc left as it was (an unchanged build tree) is patched already.
+    fresh = any(
+        _DEALLOC_START.search(text) and _WEAKREF_CALL not in text
+        for text in map(_read, sources)
+    )
+    patched = sum(_clear_weak_references(path) for path in sources)
     if not patched:
         # mypyc's generated deallocator changed shape: without the call the
         # classes' weak references dangle, so no compiled build at all.
         raise RuntimeError("tidal build: found no mypyc deallocator to patch")
+    if fresh:
+        _drop_traceback_entries(sources)
     return extensions
+
+
+#: What _clear_weak_references() adds to each deallocator.
+_WEAKREF_CALL = (
+    "if (Py_TYPE(self)->tp_weaklistoffset != 0) PyObject_ClearWeakRefs((PyObject *)self);"
+)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 #: Where mypyc's deallocator frees a native instance (mypy 2.4's generated C).
@@ -105,15 +124,56 @@ def _clear_weak_references(path: str) -> int:
     """
     if not path.endswith(".c"):
         return 0
-    with open(path, encoding="utf-8") as f:
-        source = f.read()
-    call = "if (Py_TYPE(self)->tp_weaklistoffset != 0) PyObject_ClearWeakRefs((PyObject *)self);"
+    source = _read(path)
+    call = _WEAKREF_CALL
     if call in source:
         return source.count(call)
     source, count = _DEALLOC_START.subn(lambda m: f"{m.group(0)}{m.group(1)}{call}\n", source)
     with open(path, "w", encoding="utf-8") as f:
         f.write(source)
     return count
+
+
+#: The end of a source line whose exception is plumbing no traceback shows.
+NO_TRACEBACK_MARK = "# no traceback entry"
+
+
+def _drop_traceback_entries(sources: list[str]) -> None:
+    """Remove mypyc's traceback entry at each source line marked ``NO_TRACEBACK_MARK``.
+
+    For an exception raised at a line, compiled code adds a traceback entry
+    as the interpreter would for a frame, but it has no frame: it makes a
+    code object and a frame for the entry, about 3,000 instructions. The
+    marked lines raise on every operation (``StopIteration`` as a coroutine
+    finishes or a future's await resumes) and their entries are tidal's
+    plumbing, which ``strip_internal_frames()`` removes anyway (asyncio's C
+    Task and FutureIter add none). A mark that matches nothing fails the build.
+    """
+    marks: list[tuple[str, int]] = []
+    for module in COMPILED:
+        with open(module, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if line.rstrip().endswith(NO_TRACEBACK_MARK):
+                    marks.append((module.removeprefix("src/"), number))
+    found = dict.fromkeys(marks, 0)
+    pattern = re.compile(r'^\s*CPy_AddTraceback\("(?:src/)?([^"]+)", "\w+", (\d+), \w+\);\n', re.M)
+    for path in sources:
+        source = _read(path)
+
+        def drop(match: re.Match[str]) -> str:
+            key = (match.group(1), int(match.group(2)))
+            if key not in found:
+                return match.group(0)
+            found[key] += 1
+            return ""
+
+        patched = pattern.sub(drop, source)
+        if patched != source:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(patched)
+    missing = [f"{module}:{line}" for (module, line), count in found.items() if not count]
+    if missing:
+        raise RuntimeError(f"tidal build: no traceback entry found to drop at {', '.join(missing)}")
 
 
 setup(ext_modules=_ext_modules() if _compile() else [])

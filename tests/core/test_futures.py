@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
+import sys
 import types
 import typing
 from types import ModuleType
@@ -191,3 +192,18 @@ def test_await_iterator_protocol(loop: Any) -> None:
     with pytest.raises(StopIteration) as stop:
         fut.__await__().send(None)
     assert stop.value.value == 5
+
+
+def test_await_of_done_future_stops_without_traceback_entry(loop: Any) -> None:
+    """Resuming an await of a done future raises StopIteration with no entry
+    of the future's own: only the caller's frame (asyncio's C FutureIter; the
+    compiled build drops mypyc's synthetic entry, setup.py's NO_TRACEBACK_MARK)."""
+    fut = loop.create_future()
+    fut.set_result(7)
+    try:
+        next(fut.__await__())
+    except StopIteration as stop:
+        tb = stop.__traceback__
+        assert stop.value == 7
+    assert tb is not None and tb.tb_next is None
+    assert tb.tb_frame is sys._getframe()

@@ -45,6 +45,7 @@ _CANCELLED: Final = "CANCELLED"
 _FINISHED: Final = "FINISHED"
 
 _copy_context: Final = contextvars.copy_context
+_StopIteration: Final = StopIteration
 _WRAP_STOPITERATION: Final = sys.version_info >= (3, 13)
 
 
@@ -396,7 +397,10 @@ class _FutureIter:
             self._yielded = True
             fut._asyncio_future_blocking = True
             return fut  # the task parks here until the future completes
-        raise StopIteration(fut.result())
+        # The raise on a line of its own: setup.py drops its traceback entry
+        # (a code object and a frame per resumed await), not result()'s.
+        result = fut.result()
+        raise _StopIteration(result)  # no traceback entry
 
     def send(self, value: Any) -> Any:
         """As a generator's ``send()``: what a task (or ``yield from``) resumes with."""

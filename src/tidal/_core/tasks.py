@@ -389,7 +389,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
     try:
         coro = task._coro
         try:
-            result = coro.send(None) if exc is None else coro.throw(exc)
+            result = coro.send(None) if exc is None else coro.throw(exc)  # no traceback entry
         except StopIteration as stop:
             if task._must_cancel:
                 task._must_cancel = False
