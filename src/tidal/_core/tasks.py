@@ -63,6 +63,11 @@ _registry_remove: Final = _aio._registry_remove
 _weakref: Final = weakref.ref
 _get_running_loop_or_none: Final = _aio.get_running_loop_or_none
 _copy_context: Final = contextvars.copy_context
+# Methods as descriptors: compiled, a call through one skips the lookup by
+# name that ``obj.method(...)`` costs on every step (mypyc has no primitive).
+_context_run: Final = contextvars.Context.run
+_deque_append: Final = deque.append
+_dict_pop: Final = dict.pop
 _next_task_number: Final = itertools.count(1).__next__
 _UNCANCEL_CLEARS_MUST_CANCEL: Final = sys.version_info >= (3, 13)
 #: What ``__class__`` reports for tidal's Task (see Future.__class__).
@@ -415,43 +420,44 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                 # A bare yield (sleep(0)): run again on the next turn.
                 ready = task._ready
                 if ready is not None:
-                    ready.append(task)
+                    _deque_append(ready, task)
                 else:
                     loop.call_soon(task._run)
             elif cls in _plain_future_classes or (
                 isinstance(result, Future) and _is_plain_future(cls)
             ):
-                if result._loop is not loop:
+                fut: Future = result  # typed: native attribute access, compiled
+                if fut._loop is not loop:
                     _fail_step(
                         task, f"Task {task!r} got Future {result!r} attached to a different loop"
                     )
-                elif not result._asyncio_future_blocking:
+                elif not fut._asyncio_future_blocking:
                     _fail_step(
                         task,
                         f"yield was used instead of yield from in task {task!r} with {result!r}",
                     )
-                elif result is task:
+                elif fut is task:
                     _fail_step(task, f"Task cannot await on itself: {task!r}")
                 else:
                     # The wake-up path: see the module docstring.
-                    result._asyncio_future_blocking = False
-                    if result._state is _PENDING:
-                        callbacks = result._cbs
+                    fut._asyncio_future_blocking = False
+                    if fut._state is _PENDING:
+                        callbacks = fut._cbs
                         if callbacks is None:
-                            result._cbs = task
+                            fut._cbs = task
                         elif type(callbacks) is list:
                             callbacks.append(task)
                         else:
-                            result._cbs = [callbacks, task]
+                            fut._cbs = [callbacks, task]
                     else:  # yielded an already-done future by hand
                         loop.call_soon(task._run)
-                    task._fut_waiter = result
+                    task._fut_waiter = fut
                     if task._must_cancel and result.cancel(task._cancel_message):
                         task._must_cancel = False
             else:
                 _step_foreign(task, result)
     finally:
-        current = _current_tasks.pop(loop, None)
+        current = _dict_pop(_current_tasks, loop, None)
         if current is not task:
             raise RuntimeError(
                 f"Leaving task {task!r} does not match the current task {current!r}."
@@ -610,7 +616,7 @@ def run_task(task: Task[Any]) -> None:
     Python frame, as asyncio's C Task pushes none.
     """
     try:
-        task._context.run(_step_function, task, None)
+        _context_run(task._context, _step_function, task, None)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:
