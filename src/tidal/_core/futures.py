@@ -45,6 +45,8 @@ _CANCELLED: Final = "CANCELLED"
 _FINISHED: Final = "FINISHED"
 
 _copy_context: Final = contextvars.copy_context
+#: deque.append as a descriptor: compiled, ``ready.append(x)`` looks the method up by name.
+_deque_append: Final = deque.append
 _StopIteration: Final = StopIteration
 _WRAP_STOPITERATION: Final = sys.version_info >= (3, 13)
 
@@ -199,9 +201,9 @@ class Future(NativeBase):
                         handle._cancelled = False
                         handle._repr = None
                         handle._source_traceback = None
-                    ready.append(handle)
+                    _deque_append(ready, handle)
                 else:  # a tidal Task awaiting this future: run it next
-                    ready.append(cb)
+                    _deque_append(ready, cb)
             if debug:
                 loop._check_thread()
         else:

@@ -18,6 +18,8 @@ from tidal._core.interpreted import handle_run, install
 from tidal._core.native import NativeBase, mypyc_attr
 
 _copy_context: Final = contextvars.copy_context
+#: Context.run as a descriptor: compiled, ``ctx.run(...)`` looks the method up by name.
+_context_run: Final = contextvars.Context.run
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -96,7 +98,7 @@ class Handle(NativeBase):
         if self._cancelled:
             return
         try:
-            self._context.run(self._callback, *self._args)
+            _context_run(self._context, self._callback, *self._args)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:

@@ -89,6 +89,8 @@ _new_timer: Final[Any] = _TimerHandle.__new__
 _new_future: Final[Any] = _Future.__new__
 _new_future_timer: Final[Any] = FutureTimer.__new__
 _copy_context: Final = contextvars.copy_context
+#: deque.append as a descriptor: compiled, ``ready.append(x)`` looks the method up by name.
+_deque_append: Final = deque.append
 #: asyncio.coroutines, read at each loop creation (its _is_debug_mode is private).
 _aio_coroutines: Final[Any] = _coroutines_module
 
@@ -242,7 +244,7 @@ class _LoopCore:
             handle._cancelled = False
             handle._repr = None
             handle._source_traceback = None
-        self._ready.append(handle)
+        _deque_append(self._ready, handle)
         return handle
 
     def call_soon_threadsafe(  # type: ignore[override]
@@ -267,7 +269,7 @@ class _LoopCore:
             handle._source_traceback = None
         thread_id = self._thread_id
         if thread_id is None or thread_id == _get_ident():
-            self._ready.append(handle)
+            _deque_append(self._ready, handle)
         else:
             threadsafe = self._threadsafe
             threadsafe.append(handle)
@@ -453,7 +455,7 @@ class _LoopCore:
             while scheduled and scheduled[0][0] < end:
                 timer = _heappop(scheduled)[1]
                 timer._scheduled = False
-                ready.append(timer)
+                _deque_append(ready, timer)
 
         if self._slow_turn:
             runner = _trace_runner
@@ -535,11 +537,11 @@ class _LoopCore:
             if ev & readable:
                 reader = entry.reader
                 if reader is not None and not reader._cancelled:
-                    ready.append(reader)
+                    _deque_append(ready, reader)
             if ev & writable:
                 writer = entry.writer
                 if writer is not None and not writer._cancelled:
-                    ready.append(writer)
+                    _deque_append(ready, writer)
 
     def _check_running(self) -> None:
         if self.is_running():

@@ -518,7 +518,7 @@ def new_task(loop: Any, coro: Any, name: object, context: contextvars.Context | 
     ready: deque[Any] = loop._tidal_ready
     _setup(task, loop, ready, coro, name, context, None)
     if "call_soon" not in loop.__dict__:
-        ready.append(task)
+        _deque_append(ready, task)
     else:
         loop.call_soon(task._step_now, context=task._context)
     _register(task)
