@@ -33,7 +33,6 @@ import concurrent.futures
 import contextvars
 import heapq
 import os
-import socket
 import sys
 import threading
 import time
@@ -46,7 +45,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from tidal._core import _aio
-from tidal._core.errors import asyncio_logger, call_handler, log_context
+from tidal._core.errors import asyncio_logger
 from tidal._core.futures import _PENDING, Future, _Future, failure
 from tidal._core.handles import Handle, TimerHandle, _Handle, _TimerHandle
 from tidal._core.native import mypyc_attr
@@ -744,26 +743,6 @@ class _LoopCore:
         """Stop watching *fd* for writing; True if a writer was registered."""
         return self._remove_io(fd, True)
 
-    # -- errors -------------------------------------------------------------
-
-    def get_exception_handler(self) -> Callable[..., object] | None:
-        """The custom exception handler, or None."""
-        return self._exception_handler
-
-    def set_exception_handler(self, handler: Callable[..., object] | None) -> None:
-        """Route errors to ``handler(loop, context)``; None restores the default."""
-        if handler is not None and not callable(handler):
-            raise TypeError(f"A callable object or None is expected, got {handler!r}")
-        self._exception_handler = handler
-
-    def default_exception_handler(self, context: dict[str, Any]) -> None:
-        """Log *context* to the 'asyncio' logger, as asyncio does."""
-        log_context(self, context)
-
-    def call_exception_handler(self, context: dict[str, Any]) -> None:
-        """Pass *context* to the exception handler; never raises (but exits)."""
-        call_handler(self, context)
-
     # -- debug ----------------------------------------------------------------
 
     def get_debug(self) -> bool:
@@ -776,19 +755,6 @@ class _LoopCore:
         self._slow_turn = enabled or _trace_runner is not None
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
-
-    def watch_blocking(
-        self, threshold: float | None = 0.1, *, callback: Callable[..., object] | None = None
-    ) -> None:
-        """Report task steps and callbacks that hold this loop over *threshold* s (None: stop).
-
-        Reported while they still block, with the loop thread's stack, then
-        with how long they held it: to the ``tidal`` logger and *callback*.
-        Costs the loop nothing (a thread samples stacks): see docs/debugging.md.
-        """
-        from tidal._tools.watchdog import watch_blocking
-
-        watch_blocking(threshold, loop=self, callback=callback)
 
     def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
         if bool(enabled) == bool(self._coroutine_origin_tracking_enabled):
@@ -818,12 +784,6 @@ class _LoopCore:
             raise TypeError(f"coroutines cannot be used with {method}()")
         if not callable(callback):
             raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
-
-    # -- sockets needed by the core --------------------------------------------
-
-    def _socketpair(self) -> tuple[socket.socket, socket.socket]:
-        return socket.socketpair()
-
 
 
 # The loop class itself is Python code (see _LoopCore), defined beside its

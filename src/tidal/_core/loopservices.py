@@ -10,6 +10,7 @@ compiled: see ``BaseEventLoop``. ``tidal._core.loop`` re-exports it.
 from __future__ import annotations
 
 import concurrent.futures
+import socket
 import sys
 import warnings
 import weakref
@@ -18,11 +19,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tidal._core.bridge import shutdown_executor, wrap_future
+from tidal._core.errors import call_handler, log_context
 from tidal._core.loop import _LoopCore
 
 
 class LoopServices(AbstractEventLoop):
-    """Async-generator finalization and the default executor, on the loop's state."""
+    """Exception handling, async-generator finalization and the default executor."""
 
     # Set by BaseEventLoop.__init__.
     _asyncgens: weakref.WeakSet[Any]
@@ -30,12 +32,51 @@ class LoopServices(AbstractEventLoop):
     _default_executor: concurrent.futures.ThreadPoolExecutor | None
     _executor_shutdown_called: bool
     _debug: bool
+    _exception_handler: Callable[..., object] | None
 
     if TYPE_CHECKING:  # BaseEventLoop's
 
         def _check_closed(self) -> None: ...
 
         def _check_callback(self, callback: Any, method: str) -> None: ...
+
+    # -- errors (Python code: never on a hot path) ----------------------------
+
+    def get_exception_handler(self) -> Callable[..., object] | None:
+        """The custom exception handler, or None."""
+        return self._exception_handler
+
+    def set_exception_handler(self, handler: Callable[..., object] | None) -> None:
+        """Route errors to ``handler(loop, context)``; None restores the default."""
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        """Log *context* to the 'asyncio' logger, as asyncio does."""
+        log_context(self, context)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        """Pass *context* to the exception handler; never raises (but exits)."""
+        call_handler(self, context)
+
+    # -- tools --------------------------------------------------------------------
+
+    def watch_blocking(
+        self, threshold: float | None = 0.1, *, callback: Callable[..., object] | None = None
+    ) -> None:
+        """Report task steps and callbacks that hold this loop over *threshold* s (None: stop).
+
+        Reported while they still block, with the loop thread's stack, then
+        with how long they held it: to the ``tidal`` logger and *callback*.
+        Costs the loop nothing (a thread samples stacks): see docs/debugging.md.
+        """
+        from tidal._tools.watchdog import watch_blocking
+
+        watch_blocking(threshold, loop=self, callback=callback)
+
+    def _socketpair(self) -> tuple[socket.socket, socket.socket]:
+        return socket.socketpair()
 
     # -- async generators -----------------------------------------------------
 
