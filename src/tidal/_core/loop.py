@@ -292,17 +292,7 @@ class _LoopCore:
         # Looked up on the instance, as asyncio's call_later does: a patched
         # time() or call_at() must be reached (compiled self-calls are native).
         this: Any = self
-        when = this.time() + delay
-        # The common shapes as plain positional calls: a call with *args or a
-        # keyword builds a tuple and a dict (3,000 instructions, compiled).
-        if context is not None:
-            timer = this.call_at(when, callback, *args, context=context)
-        elif not args:
-            timer = this.call_at(when, callback)
-        elif len(args) == 2:  # asyncio.sleep(delay, result)
-            timer = this.call_at(when, callback, args[0], args[1])
-        else:
-            timer = this.call_at(when, callback, *args)
+        timer = this.call_at(this.time() + delay, callback, *args, context=context)
         if _OWN_FRAMES and timer._source_traceback:
             del timer._source_traceback[-1]
         return timer
