@@ -60,6 +60,32 @@ def test_cancel_message_reaches_awaiter(aio: ModuleType, loop: Any) -> None:
     assert loop.run_until_complete(main()) == "stop now"
 
 
+def test_cancel_passes_msg_to_waiter_positionally(aio: ModuleType, loop: Any) -> None:
+    """task.cancel(msg) cancels the awaited future with ``cancel(msg)``, positional,
+    as asyncio's C Task does: a waiter's own cancel() override sees the same call."""
+    calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    class Recording(aio.Future):  # type: ignore[name-defined,misc]
+        def cancel(self, *args: Any, **kwargs: Any) -> bool:
+            calls.append((args, kwargs))
+            return bool(super().cancel(*args, **kwargs))
+
+    async def main() -> None:
+        waiter = Recording(loop=loop)
+
+        async def parked() -> None:
+            await waiter
+
+        task = loop.create_task(parked())
+        await aio.sleep(0)
+        task.cancel("stop")
+        with pytest.raises(aio.CancelledError):
+            await task
+
+    loop.run_until_complete(main())
+    assert calls == [(("stop",), {})]
+
+
 def test_cancelling_and_uncancel(aio: ModuleType, loop: Any) -> None:
     async def main() -> tuple[int, int, int, bool]:
         t = loop.create_task(aio.sleep(10))
