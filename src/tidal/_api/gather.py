@@ -31,7 +31,7 @@ from typing import Any
 from tidal._api._notify import add_entry
 from tidal._core.events import get_event_loop
 from tidal._core.format import format_callback, format_callback_source
-from tidal._core.futures import _CANCELLED, _FINISHED, _PENDING, Future
+from tidal._core.futures import _CANCELLED, _FINISHED, _PENDING, NOT_LOGGED, Future
 from tidal._core.tasks import Task, _loop_of, ensure_future
 
 __all__ = ("gather", "shield")
@@ -134,7 +134,7 @@ def _outcome(fut: Any) -> Any:
     cls = type(fut)
     if cls is Task or cls is Future:
         state = fut._state
-        if state is _FINISHED and fut._exception is None:
+        if state is _FINISHED and fut._error is None:
             return fut._result
         if state is not _CANCELLED:
             return fut.exception()
@@ -162,7 +162,7 @@ class _ChildDone:
         outer = self._outer
         child = self._child
         try:
-            if child._state is _FINISHED and child._exception is None:
+            if child._state is _FINISHED and child._error is None:
                 # The common case, inlined: a child succeeded.
                 n = outer._nfinished + 1
                 outer._nfinished = n
@@ -226,7 +226,10 @@ def gather(*coros_or_futures: Any, return_exceptions: bool = False) -> Any:
                     except RuntimeError:
                         arg.close()
                         raise
-                    fut._log_destroy_pending = False
+                    if type(fut) is Task and fut._rare is None:
+                        fut._rare = NOT_LOGGED  # _log_destroy_pending = False, no call
+                    else:
+                        fut._log_destroy_pending = False
                 else:
                     fut = None
                 if fut is not None:

@@ -54,6 +54,40 @@ _WRAP_STOPITERATION: Final = sys.version_info >= (3, 13)
 #: What ``__class__`` reports for tidal's Future: see Future.__class__.
 _AIO_FUTURE: Final[type] = asyncio.Future
 
+# State that few futures ever hold (an exception's traceback, a cancel
+# message, debug mode) lives outside the slots: ``_rare`` is None until a
+# future needs one of these, then a list indexed by the constants below, made
+# by rare(). A parked task is 48 B smaller for it, and smaller than asyncio's
+# C Task (docs/design.md, "Memory per parked task"). Nothing on the path of a
+# plain cancellation (cancel(), the CancelledError coming out) makes one: the
+# CancelledError a task's coroutine raised is kept in _error (see
+# _cancelled_exc), which a cancelled future does not otherwise use.
+_TB: Final = 0  # set_exception()'s traceback, re-raised with the exception
+_LOG: Final = 1  # False, True or the _UnretrievedGuard: report the exception
+_MSG: Final = 2  # cancel()'s message, when it is not None
+_SRC: Final = 3  # the creation stack, in debug mode
+_MUST: Final = 4  # Task: cancel() came while no future could be cancelled
+_LDP: Final = 5  # Task: report "destroyed but pending"
+
+
+#: The record of a task that only asks for no "destroyed but pending" report
+#: (every coroutine gather() wraps): shared, never written to. rare() copies
+#: it, and the other writes to a record only ever change a value it does not
+#: hold.
+NOT_LOGGED: Final[list[Any]] = [None, False, None, None, False, False]
+
+
+def rare(fut: Any) -> list[Any]:
+    """*fut*'s own record of rarely set state (see ``_rare``), made on first use."""
+    record: list[Any] | None = fut._rare
+    if record is None:
+        record = [None, False, None, None, False, True]
+        fut._rare = record
+    elif record is NOT_LOGGED:
+        record = NOT_LOGGED.copy()
+        fut._rare = record
+    return record
+
 
 def isfuture(obj: object) -> bool:
     """True for any future-like object (tidal's, asyncio's, or a duck type)."""
@@ -70,9 +104,8 @@ class Future(NativeBase):
     """A result that will be available later; awaitable from any task."""
 
     __slots__ = (
-        "_loop", "_ready", "_state", "_result", "_exception", "_exception_tb",
-        "_cbs", "_asyncio_future_blocking", "_log_tb",
-        "_cancel_message", "_cancelled_exc", "_source_traceback", "__weakref__",
+        "_loop", "_ready", "_state", "_result", "_error", "_cbs",
+        "_asyncio_future_blocking", "_rare", "__weakref__",
     )
 
     #: Whether set_exception() must attach an _UnretrievedGuard (Task has __del__).
@@ -92,21 +125,14 @@ class Future(NativeBase):
         self._ready = ready
         self._state: str = _PENDING
         self._result: Any = None
-        self._exception: BaseException | None = None
-        # _exception_tb is only read after set_exception() stores it, so it is
-        # not initialised here (one store less per future).
+        # The exception set; while cancelled, a task's own CancelledError.
+        self._error: BaseException | None = None
         # None, one entry, or a list of entries (see cb_list()).
         self._cbs: Any = None
         self._asyncio_future_blocking: bool = False
-        # False, True, or (plain futures) the _UnretrievedGuard that reports an
-        # exception nobody read: clearing the flag drops the guard with it.
-        self._log_tb: Any = False
-        self._cancel_message: Any = None
-        self._cancelled_exc: BaseException | None = None
+        self._rare: list[Any] | None = None
         if loop._debug if ready is not None else loop.get_debug():
-            self._source_traceback: Any = extract_stack(sys._getframe(_CALLER_DEPTH))
-        else:
-            self._source_traceback = None
+            rare(self)[_SRC] = extract_stack(sys._getframe(_CALLER_DEPTH))
 
     @classmethod
     def __class_getitem__(cls, item: Any) -> GenericAlias:
@@ -132,11 +158,12 @@ class Future(NativeBase):
         # Called when the future is finalized with its exception unread.
         context: dict[str, Any] = {
             "message": f"{type(self).__name__} exception was never retrieved",
-            "exception": self._exception,
+            "exception": self._error,
             "future": self,
         }
-        if self._source_traceback:
-            context["source_traceback"] = self._source_traceback
+        source_traceback = self._source_traceback
+        if source_traceback:
+            context["source_traceback"] = source_traceback
         self._loop.call_exception_handler(context)
 
     def get_loop(self) -> Any:
@@ -150,23 +177,30 @@ class Future(NativeBase):
         return loop
 
     def _make_cancelled_error(self) -> CancelledError:
-        exc = self._cancelled_exc
-        if exc is not None:
-            # Handed over once, on every version (3.11.7's C Future too):
-            # keeping it would keep its traceback's frames, and their locals, alive.
-            self._cancelled_exc = None
+        exc = self._error
+        if exc is not None and self._state is not _FINISHED:
+            # The task's own CancelledError (see _cancelled_exc), handed over
+            # once, on every version (3.11.7's C Future too): keeping it would
+            # keep its traceback's frames, and their locals, alive.
+            self._error = None
             return exc  # type: ignore[return-value]
-        msg = self._cancel_message
-        return CancelledError() if msg is None else CancelledError(msg)
+        record = self._rare
+        if record is None or record[_MSG] is None:
+            return CancelledError()
+        return CancelledError(record[_MSG])
 
     def cancel(self, msg: Any = None) -> bool:
         """Cancel the future and schedule its callbacks; False if already done."""
-        if self._log_tb:
+        record = self._rare
+        if record is not None and record[_LOG]:
             _retrieved(self)
         if self._state is not _PENDING:
             return False
         self._state = _CANCELLED
-        self._cancel_message = msg
+        if msg is not None:
+            rare(self)[_MSG] = msg
+        elif record is not None and record[_MSG] is not None:
+            record[_MSG] = None  # (so never the shared NOT_LOGGED)
         if self._cbs:
             self._schedule_callbacks()
         return True
@@ -227,14 +261,67 @@ class Future(NativeBase):
     @property
     def _log_traceback(self) -> bool:
         # asyncio's spelling of the flag; code outside tidal may only clear it.
-        return bool(self._log_tb)
+        record = self._rare
+        return record is not None and bool(record[_LOG])
 
     @_log_traceback.setter
     def _log_traceback(self, value: bool) -> None:
         if value:
             raise ValueError("_log_traceback can only be set to False")
-        if self._log_tb:
+        record = self._rare
+        if record is not None and record[_LOG]:
             _retrieved(self)
+
+    # asyncio's attributes for the state kept in _rare, for code that reads
+    # or sets them (debuggers, test suites, libraries' cancellation code).
+
+    @property
+    def _exception_tb(self) -> Any:
+        record = self._rare
+        return None if record is None else record[_TB]
+
+    @_exception_tb.setter
+    def _exception_tb(self, value: Any) -> None:
+        rare(self)[_TB] = value
+
+    @property
+    def _cancel_message(self) -> Any:
+        record = self._rare
+        return None if record is None else record[_MSG]
+
+    @_cancel_message.setter
+    def _cancel_message(self, value: Any) -> None:
+        rare(self)[_MSG] = value
+
+    # One slot, _error, holds what asyncio keeps in two: the exception set on
+    # the future, and the CancelledError a task's coroutine raised, kept
+    # until it is handed over (a cancelled future has no exception). Each
+    # attribute shows its own.
+    @property
+    def _exception(self) -> BaseException | None:
+        return None if self._state is _CANCELLED else self._error
+
+    @_exception.setter
+    def _exception(self, value: BaseException | None) -> None:
+        self._error = value
+
+    @property
+    def _cancelled_exc(self) -> Any:
+        return None if self._state is _FINISHED else self._error
+
+    @_cancelled_exc.setter
+    def _cancelled_exc(self, value: Any) -> None:
+        if self._state is not _FINISHED:
+            self._error = value
+
+    @property
+    def _source_traceback(self) -> Any:
+        record = self._rare
+        return None if record is None else record[_SRC]
+
+    @_source_traceback.setter
+    def _source_traceback(self, value: Any) -> None:
+        rare(self)[_SRC] = value
 
     # A subclass whose __init__ skips Future.__init__ leaves the slots empty;
     # like asyncio's Future, such a future then reads as pending (the
@@ -261,11 +348,14 @@ class Future(NativeBase):
         except AttributeError:
             state = _PENDING
         if state is _FINISHED:
-            if self._log_tb:
-                _retrieved(self)
-            exc = self._exception
+            exc = self._error
             if exc is not None:
-                raise exc.with_traceback(self._exception_tb)
+                record = self._rare
+                if record is None:  # set by hand, not through set_exception()
+                    raise exc
+                if record[_LOG]:
+                    _retrieved(self)
+                raise exc.with_traceback(record[_TB])
             return self._result
         if state is _CANCELLED:
             raise self._make_cancelled_error()
@@ -281,9 +371,10 @@ class Future(NativeBase):
             raise self._make_cancelled_error()
         if state is not _FINISHED:
             raise InvalidStateError("Exception is not set.")
-        if self._log_tb:
+        record = self._rare
+        if record is not None and record[_LOG]:
             _retrieved(self)
-        return self._exception
+        return self._error
 
     def add_done_callback(
         self, fn: Callable[[Any], object], *, context: contextvars.Context | None = None
@@ -356,12 +447,13 @@ class Future(NativeBase):
             new_exc.__cause__ = exception
             new_exc.__context__ = exception
             exception = new_exc
-        self._exception = exception
-        self._exception_tb = exception.__traceback__
+        self._error = exception
+        record = rare(self)
+        record[_TB] = exception.__traceback__
         self._state = _FINISHED
         if self._cbs:
             self._schedule_callbacks()
-        self._log_tb = _UnretrievedGuard(self) if self._needs_guard else True
+        record[_LOG] = _UnretrievedGuard(self) if self._needs_guard else True
 
     # The pure build's __await__ and __iter__ are interpreted.make_future_await's
     # Python generator (see there); the compiled build's are these.
@@ -449,12 +541,15 @@ def failure(fut: Any) -> BaseException | None:
     if cls is Future or cls is _task_class[0]:
         state = fut._state
         if state is _FINISHED:
-            exc: BaseException | None = fut._exception
+            exc: BaseException | None = fut._error
             if exc is None:
                 return None
-            if fut._log_tb:
+            record: list[Any] | None = fut._rare
+            if record is None:  # set by hand, not through set_exception()
+                return exc
+            if record[_LOG]:
                 _retrieved(fut)
-            return exc.with_traceback(fut._exception_tb)
+            return exc.with_traceback(record[_TB])
         if state is _CANCELLED:
             cancelled: CancelledError = fut._make_cancelled_error()
             return cancelled
@@ -485,8 +580,9 @@ def _retrieved(fut: Any) -> Any:
     stored and report an exception that was just read. Returned, so that the
     caller drops it: compiled code releases a local at its last use.
     """
-    guard = fut._log_tb
-    fut._log_tb = False
+    record: list[Any] = fut._rare
+    guard = record[_LOG]
+    record[_LOG] = False
     return guard
 
 
@@ -536,7 +632,8 @@ class _UnretrievedGuard:
 
     def __del__(self) -> None:
         fut = self.future
-        if fut._log_tb is self:
+        record = fut._rare
+        if record is not None and record[_LOG] is self:
             fut._report_unretrieved()
 
 

@@ -17,23 +17,33 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any
 
+# Module globals, not closure cells: a free variable takes a slot in the frame
+# of every generator made, and each parked await would hold 16 B more.
+_pending: object = None
+_not_awaited: Callable[[], RuntimeError] = RuntimeError
+
+
+# Named __await__: tracebacks show the code's own name.
+def __await__(self: Any) -> Generator[Any, None, Any]:
+    if self._state is _pending:
+        self._asyncio_future_blocking = True
+        yield self  # the task parks here until the future completes
+    if self._state is _pending:
+        # A helper builds the error: a call with arguments here would raise
+        # the frame's stack size to 3, and every parked await pays 8 B more.
+        raise _not_awaited()
+    return self.result()
+
+
+__await__.__qualname__ = "Future.__await__"
+
 
 def make_future_await(
     pending: str, not_awaited: Callable[[], RuntimeError]
 ) -> Callable[[Any], Generator[Any, None, Any]]:
     """``Future.__await__``: park the awaiting task until the future is done."""
-
-    def __await__(self: Any) -> Generator[Any, None, Any]:
-        if self._state is pending:
-            self._asyncio_future_blocking = True
-            yield self  # the task parks here until the future completes
-        if self._state is pending:
-            # A helper builds the error: a call with arguments here would raise
-            # the frame's stack size to 3, and every parked await pays 8 B more.
-            raise not_awaited()
-        return self.result()
-
-    __await__.__qualname__ = "Future.__await__"
+    global _pending, _not_awaited
+    _pending, _not_awaited = pending, not_awaited
     return __await__
 
 

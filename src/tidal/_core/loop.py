@@ -363,13 +363,10 @@ class _LoopCore:
         fut._ready = self._tidal_ready
         fut._state = _PENDING
         fut._result = None
-        fut._exception = None
+        fut._error = None
         fut._cbs = None
         fut._asyncio_future_blocking = False
-        fut._log_tb = False
-        fut._cancel_message = None
-        fut._cancelled_exc = None
-        fut._source_traceback = None
+        fut._rare = None
         return fut
 
     def create_task(  # type: ignore[override]  # 3.13 typeshed: **kwargs

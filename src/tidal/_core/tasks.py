@@ -40,11 +40,19 @@ from tidal._core.format import extract_stack
 from tidal._core.futures import (
     _CANCELLED,
     _FINISHED,
+    _LDP,
+    _LOG,
+    _MSG,
+    _MUST,
     _PENDING,
+    _SRC,
+    _TB,
+    NOT_LOGGED,
     Future,
     _Future,
     _retrieved,
     isfuture,
+    rare,
 )
 from tidal._core.handles import Handle
 from tidal._core.interpreted import _wrap_awaitable, install, make_task_run
@@ -97,8 +105,7 @@ class Task(Future, Generic[_T]):
     """A coroutine wrapped in a Future, scheduled on the loop."""
 
     __slots__ = (
-        "_coro", "_context", "_name", "_fut_waiter", "_must_cancel",
-        "_num_cancels_requested", "_log_destroy_pending",
+        "_coro", "_context", "_name", "_fut_waiter", "_num_cancels_requested",
     )
 
     # Stored by _setup(), for Task() and new_task() alike.
@@ -107,9 +114,9 @@ class Task(Future, Generic[_T]):
     # An int stands for the name "Task-<int>", formatted only when asked.
     _name: Any
     _fut_waiter: Any
-    _must_cancel: bool
     _num_cancels_requested: int
-    _log_destroy_pending: bool
+    # _must_cancel and _log_destroy_pending are in Future._rare (properties
+    # below), as are the cancel message and the rest.
 
     _needs_guard: ClassVar[bool] = False
 
@@ -149,16 +156,38 @@ class Task(Future, Generic[_T]):
         _register(self)
 
     def __del__(self) -> None:
-        if self._state is _PENDING and self._log_destroy_pending:
+        record = self._rare
+        if self._state is _PENDING and (record is None or record[_LDP]):
             context: dict[str, Any] = {
                 "task": self,
                 "message": "Task was destroyed but it is pending!",
             }
-            if self._source_traceback:
-                context["source_traceback"] = self._source_traceback
+            if record is not None and record[_SRC]:
+                context["source_traceback"] = record[_SRC]
             self._loop.call_exception_handler(context)
-        if self._log_tb:
+        if record is not None and record[_LOG]:
             self._report_unretrieved()
+
+    @property
+    def _must_cancel(self) -> bool:
+        record = self._rare
+        return record is not None and bool(record[_MUST])
+
+    @_must_cancel.setter
+    def _must_cancel(self, value: bool) -> None:
+        rare(self)[_MUST] = value
+
+    @property
+    def _log_destroy_pending(self) -> bool:
+        record = self._rare
+        return record is None or bool(record[_LDP])
+
+    @_log_destroy_pending.setter
+    def _log_destroy_pending(self, value: bool) -> None:
+        if not value and self._rare is None:
+            self._rare = NOT_LOGGED  # shared: no record made for this alone
+        else:
+            rare(self)[_LDP] = value
 
     @classmethod
     def __class_getitem__(cls, item: Any) -> GenericAlias:
@@ -277,8 +306,8 @@ class Task(Future, Generic[_T]):
                 frames.append(frame)
                 frame = frame.f_back
             frames.reverse()
-        elif self._exception is not None:
-            tb = self._exception.__traceback__
+        elif self._state is _FINISHED and self._error is not None:
+            tb = self._error.__traceback__
             while tb is not None:
                 if limit is not None:
                     if limit <= 0:
@@ -299,7 +328,7 @@ class Task(Future, Generic[_T]):
                 linecache.checkcache(filename)
             line = linecache.getline(filename, f.f_lineno, f.f_globals)
             entries.append((filename, f.f_lineno, f.f_code.co_name, line))
-        exc = self._exception
+        exc = self._error if self._state is _FINISHED else None
         if not entries:
             print(f"No stack for {self!r}", file=file)
         elif exc is not None:
@@ -313,16 +342,19 @@ class Task(Future, Generic[_T]):
 
     def cancel(self, msg: Any = None) -> bool:
         """Ask the task to cancel itself: CancelledError is thrown into the coroutine."""
-        self._log_tb = False
         if self._state is not _PENDING:
+            done = self._rare
+            if done is not None and done[_LOG]:
+                done[_LOG] = False  # a task's flag is a bool, never a guard
             return False
         self._num_cancels_requested += 1
         waiter = self._fut_waiter
         # Positional, as asyncio's C Task passes it.
         if waiter is not None and waiter.cancel(msg):
             return True
-        self._must_cancel = True
-        self._cancel_message = msg
+        record = rare(self)
+        record[_MUST] = True
+        record[_MSG] = msg
         return True
 
     def cancelling(self) -> int:
@@ -334,7 +366,9 @@ class Task(Future, Generic[_T]):
         if self._num_cancels_requested > 0:
             self._num_cancels_requested -= 1
             if _UNCANCEL_CLEARS_MUST_CANCEL and self._num_cancels_requested == 0:
-                self._must_cancel = False
+                record = self._rare
+                if record is not None and record[_MUST]:
+                    record[_MUST] = False
         return self._num_cancels_requested
 
 
@@ -367,19 +401,22 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
             # waiter's exception counts as retrieved.
             state = waiter._state
             if state is _FINISHED:
-                exc = waiter._exception
+                exc = waiter._error
                 if exc is not None:
-                    if waiter._log_tb:
-                        _retrieved(waiter)
-                    exc = exc.with_traceback(waiter._exception_tb)
+                    # (No _rare: the exception was set by hand, not by set_exception().)
+                    if waiter._rare is not None:
+                        if waiter._rare[_LOG]:
+                            _retrieved(waiter)
+                        exc = exc.with_traceback(waiter._rare[_TB])
                     _finish_await(task._coro)
             elif state is _CANCELLED:
                 exc = waiter._make_cancelled_error()
                 _finish_await(task._coro)
-    if task._must_cancel:
+    own = task._rare
+    if own is not None and own[_MUST]:
         if not isinstance(exc, CancelledError):
             exc = task._make_cancelled_error()
-        task._must_cancel = False
+        own[_MUST] = False
     loop = task._loop
     # An eager start has made the task current already.  The registration is
     # a subscript store, not a call: a call returning would check for signals
@@ -396,9 +433,10 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
         try:
             result = coro.send(None) if exc is None else coro.throw(exc)  # no traceback entry
         except StopIteration as stop:
-            if task._must_cancel:
-                task._must_cancel = False
-                Future.cancel(task, msg=task._cancel_message)
+            own = task._rare
+            if own is not None and own[_MUST]:
+                own[_MUST] = False
+                Future.cancel(task, msg=own[_MSG])
             else:
                 task._result = stop.value
                 task._state = _FINISHED
@@ -406,7 +444,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                     task._schedule_callbacks()
         except CancelledError as cancelled:
             strip_internal_frames(cancelled)
-            task._cancelled_exc = cancelled
+            task._error = cancelled  # Task._cancelled_exc (see Future._cancelled_exc)
             Future.cancel(task)
         except (KeyboardInterrupt, SystemExit) as fatal:
             Future.set_exception(task, fatal)
@@ -452,8 +490,9 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                     else:  # yielded an already-done future by hand
                         loop.call_soon(task._run)
                     task._fut_waiter = fut
-                    if task._must_cancel and result.cancel(task._cancel_message):
-                        task._must_cancel = False
+                    own = task._rare
+                    if own is not None and own[_MUST] and result.cancel(own[_MSG]):
+                        own[_MUST] = False
             else:
                 _step_foreign(task, result)
     finally:
@@ -466,7 +505,7 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
     # (nor its coroutine), or an unretrieved exception is reported at some
     # later garbage collection instead of when the task is dropped; nor the
     # exception thrown in, whose traceback holds this frame (a cycle).
-    del task, current, coro, waiter, exc
+    del task, current, coro, waiter, exc, own
 
 
 def _setup(
@@ -479,21 +518,18 @@ def _setup(
     task._ready = ready
     task._state = _PENDING
     task._result = None
-    task._exception = None
+    task._error = None
     task._cbs = None
     task._asyncio_future_blocking = False
-    task._log_tb = False
-    task._cancel_message = None
-    task._cancelled_exc = None
-    task._source_traceback = source_traceback
+    task._rare = None
+    if source_traceback is not None:
+        rare(task)[_SRC] = source_traceback
     if type(coro) is not CoroutineType and not iscoroutine(coro):
-        task._log_destroy_pending = False
+        rare(task)[_LDP] = False
         task._coro = None
         raise TypeError(f"a coroutine was expected, got {coro!r}")
-    task._log_destroy_pending = True
     task._name = _next_task_number() if name is None else str(name)
     task._num_cancels_requested = 0
-    task._must_cancel = False
     task._fut_waiter = None
     task._coro = coro
     task._context = _copy_context() if context is None else context
@@ -684,8 +720,9 @@ def _step_foreign(task: Task[Any], result: Any) -> None:
             result._asyncio_future_blocking = False
             result.add_done_callback(task.task_wakeup, context=task._context)
             task._fut_waiter = result
-            if task._must_cancel and result.cancel(task._cancel_message):
-                task._must_cancel = False
+            own = task._rare
+            if own is not None and own[_MUST] and result.cancel(own[_MSG]):
+                own[_MUST] = False
     elif inspect.isgenerator(result):
         _fail_step(
             task,
