@@ -25,6 +25,7 @@ COMPILED = [
     "src/tidal/_core/handles.py",
     "src/tidal/_core/futures.py",
     "src/tidal/_core/tasks.py",
+    "src/tidal/_core/plumbing.py",
     "src/tidal/_io/transport.py",
     "src/tidal/_io/tcp.py",
     "src/tidal/_core/poller.py",

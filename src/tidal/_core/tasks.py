@@ -56,7 +56,8 @@ from tidal._core.futures import (
 )
 from tidal._core.handles import Handle
 from tidal._core.interpreted import _wrap_awaitable, install, make_task_run
-from tidal._core.native import frame_key, mypyc_attr
+from tidal._core.native import mypyc_attr
+from tidal._core.plumbing import finish_await, internal_frames, strip_internal_frames
 from tidal._core.reprs import task_repr
 
 __all__ = ("Task", "current_task", "all_tasks", "iscoroutine")
@@ -408,10 +409,10 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                         if waiter._rare[_LOG]:
                             _retrieved(waiter)
                         exc = exc.with_traceback(waiter._rare[_TB])
-                    _finish_await(task._coro)
+                    finish_await(task._coro)
             elif state is _CANCELLED:
                 exc = waiter._make_cancelled_error()
-                _finish_await(task._coro)
+                finish_await(task._coro)
     own = task._rare
     if own is not None and own[_MUST]:
         if not isinstance(exc, CancelledError):
@@ -581,81 +582,6 @@ def new_task(loop: Any, coro: Any, name: object, context: contextvars.Context | 
     return task
 
 
-def _finish_await(coro: Any) -> None:
-    # Close the Future.__await__ generator the coroutine is suspended in, if
-    # that is what it awaits: an exception thrown in then comes out of an
-    # exhausted generator, which adds no frame, so the traceback goes from
-    # the user's await line straight to where the error was raised.  Only on
-    # the error path; the coroutine sees exactly the same exception.
-    inner = coro
-    while True:
-        cls = type(inner)
-        if cls is CoroutineType:
-            nxt = inner.cr_await
-        elif cls is GeneratorType:
-            nxt = inner.gi_yieldfrom
-        else:
-            return
-        if nxt is None:
-            break
-        inner = nxt
-    if cls is GeneratorType and inner.gi_code is _AWAIT_CODE:
-        inner.close()
-
-
-#: The code of Future.__await__, a Python generator in both builds (interpreted.py).
-_AWAIT_CODE: Final[Any] = _futures_module._future_await.__code__
-
-
-def strip_internal_frames(exc: BaseException) -> None:
-    """Unlink tidal's plumbing frames from *exc*'s traceback (and its chain).
-
-    asyncio's C Task and Future add no frames between two user frames; the
-    pure-Python step, ``Future.__await__`` and ``result()`` would.  Run only
-    on error paths, where an exception crosses a task boundary.  The last
-    entry (where the exception was raised) is always kept.
-    """
-    # The id() test inline, _is_internal() only for compiled keys: a call per
-    # traceback entry was a third of the cost, on every cancelled task.
-    ids = _INTERNAL_IDS
-    compiled = _compiled_keys
-    seen = 0
-    while exc is not None and seen < 8:  # bounded: chains can be long or cyclic
-        tb = exc.__traceback__
-        while (
-            tb is not None
-            and tb.tb_next is not None
-            and (id(tb.tb_frame.f_code) in ids or (compiled and _is_internal(tb.tb_frame)))
-        ):
-            tb = tb.tb_next
-        if tb is not exc.__traceback__:
-            exc.__traceback__ = tb
-        while tb is not None:
-            nxt = tb.tb_next
-            skip = nxt
-            while (
-                skip is not None
-                and skip.tb_next is not None
-                and (id(skip.tb_frame.f_code) in ids or (compiled and _is_internal(skip.tb_frame)))
-            ):
-                skip = skip.tb_next
-            if skip is not nxt:
-                tb.tb_next = skip
-            tb = skip
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-        seen += 1
-
-
-def _is_internal(frame: Any) -> bool:
-    code = frame.f_code
-    # By identity: a code object's hash is computed afresh from its whole
-    # contents on every call (1-4 us), paid per frame of every cancellation.
-    if id(code) in _INTERNAL_IDS:
-        return True
-    # A compiled function's synthetic frame: a fresh code object each time.
-    return _compiled_keys and (frame.f_globals.get("__name__"), code.co_name) in _INTERNAL_CODES
-
-
 _futures_module._task_class[0] = _Task
 #: Task._run as Python code, in both builds (see interpreted.py).
 _task_run: Final = make_task_run(_step)
@@ -678,33 +604,11 @@ def run_task(task: Task[Any]) -> None:
     except BaseException as exc:
         task._report_step_error(exc)
 
-#: Code objects (or, compiled, (module, name) pairs) of the frames
-#: strip_internal_frames() removes.
-_INTERNAL_CODES: Final[set[Any]] = {
-    frame_key(_step),
-    frame_key(Future.result),
-    frame_key(_Future.__await__),
-    frame_key(_futures_module._FutureIter.__next__),
-    frame_key(Task.task_wakeup),
-    frame_key(_Task._run),
-    frame_key(Task._step_now),
-}
-#: Whether any entry is a compiled function's (module, name) pair.
-_compiled_keys: bool = any(type(key) is tuple for key in _INTERNAL_CODES)
-#: id() of each code object in _INTERNAL_CODES (which keeps them alive).
-_INTERNAL_IDS: Final[set[int]] = {id(key) for key in _INTERNAL_CODES if type(key) is not tuple}
-
-
-def internal_frames(*funcs: Any) -> None:
-    """Register functions whose frames tracebacks through tasks should not show."""
-    global _compiled_keys
-    for func in funcs:
-        key = frame_key(func)
-        _INTERNAL_CODES.add(key)
-        if type(key) is tuple:
-            _compiled_keys = True
-        else:
-            _INTERNAL_IDS.add(id(key))
+# Tracebacks through a task show none of these frames (plumbing.py).
+internal_frames(
+    _step, Future.result, _Future.__await__, _futures_module._FutureIter.__next__,
+    Task.task_wakeup, _Task._run, Task._step_now,
+)
 
 
 #: Future classes whose add_done_callback is Future's: a task waiting on one

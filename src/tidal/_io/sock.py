@@ -26,7 +26,7 @@ from asyncio import SendfileNotAvailableError
 from typing import Any
 
 from tidal._core.loop import BaseEventLoop
-from tidal._core.tasks import internal_frames, strip_internal_frames
+from tidal._core.plumbing import internal_frames, strip_internal_frames
 from tidal._io.addr import check_nonblocking, check_ssl_socket, ensure_resolved
 from tidal._io.fdwatch import unwatch, watch
 

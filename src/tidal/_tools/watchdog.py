@@ -47,7 +47,7 @@ from typing import Any
 
 from tidal._core import _aio, interpreted
 from tidal._core import loop as _loop_module
-from tidal._core.tasks import _INTERNAL_CODES
+from tidal._core.plumbing import _INTERNAL_CODES
 
 __all__ = ("DEFAULT_THRESHOLD", "BlockingReport", "watch_blocking", "watching")
 
