@@ -36,6 +36,8 @@ def __await__(self: Any) -> Generator[Any, None, Any]:
 
 
 __await__.__qualname__ = "Future.__await__"
+#: The same function by a plain name (plumbing.py finds its frames by its code).
+future_await: Callable[[Any], Generator[Any, None, Any]] = __await__
 
 
 def make_future_await(

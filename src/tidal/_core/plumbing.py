@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import CoroutineType, GeneratorType
 from typing import Any, Final
 
-from tidal._core import futures as _futures_module
+from tidal._core.interpreted import future_await
 from tidal._core.native import frame_key
 
 __all__ = ("finish_await", "internal_frames", "strip_internal_frames")
@@ -63,7 +63,7 @@ def finish_await(coro: Any) -> None:
 
 
 #: The code of Future.__await__, a Python generator in both builds (interpreted.py).
-_AWAIT_CODE: Final[Any] = _futures_module._future_await.__code__
+_AWAIT_CODE: Final[Any] = future_await.__code__
 
 
 def strip_internal_frames(exc: BaseException) -> None:
