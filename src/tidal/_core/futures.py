@@ -120,7 +120,7 @@ class Future(NativeBase):
         # The loop's ready deque when the loop is tidal's: completing the
         # future then appends there directly instead of calling call_soon().
         ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
-        if ready.__class__ is not deque:  # not a tidal loop (a Mock has every attribute)
+        if type(ready) is not deque:  # not a tidal loop (a Mock has every attribute)
             ready = None
         self._ready = ready
         self._state: str = _PENDING
@@ -210,42 +210,50 @@ class Future(NativeBase):
         self._cbs = None
         if not callbacks:
             return
-        if type(callbacks) is not list:
-            callbacks = (callbacks,)
         loop = self._loop
         ready = self._ready
         # A call_soon() set on the loop instance (a test's mock.patch.object)
         # must see every callback, as asyncio's Future calls it for each.
-        if ready is not None and "call_soon" not in loop.__dict__:
-            if loop._closed:
-                raise RuntimeError("Event loop is closed")
-            debug = loop._debug
-            for cb in callbacks:
-                # type(), not .__class__: a waiting Task's __class__ is a
-                # property, a Python call on every wake-up (~75 ns).
-                if type(cb) is tuple:
-                    if debug:
-                        handle = Handle(cb[0], (self,), loop, cb[1])
-                    else:  # the constructor's stores without the call, as call_soon()
-                        handle = _new_handle(Handle)
-                        handle._callback = cb[0]
-                        handle._args = (self,)
-                        handle._loop = loop
-                        handle._context = cb[1]
-                        handle._cancelled = False
-                        handle._repr = None
-                        handle._source_traceback = None
-                    _deque_append(ready, handle)
-                else:  # a tidal Task awaiting this future: run it next
-                    _deque_append(ready, cb)
-            if debug:
-                loop._check_thread()
-        else:
-            for cb in callbacks:
+        if ready is None or "call_soon" in loop.__dict__:
+            for cb in cb_list(callbacks):
                 if type(cb) is tuple:
                     loop.call_soon(cb[0], self, context=cb[1])
                 else:
                     loop.call_soon(cb._run)
+            return
+        if loop._closed:
+            raise RuntimeError("Event loop is closed")
+        debug: bool = loop._debug
+        # type(), not .__class__: a waiting Task's __class__ is a property, a
+        # Python call on every wake-up (~75 ns). One entry is the common case:
+        # it is scheduled without a list or tuple around it.
+        if type(callbacks) is list:
+            entries: list[Any] = callbacks
+            for cb in entries:
+                if type(cb) is tuple:
+                    _deque_append(ready, self._pair_handle(cb, loop, debug))
+                else:  # a tidal Task awaiting this future: run it next
+                    _deque_append(ready, cb)
+        elif type(callbacks) is tuple:
+            _deque_append(ready, self._pair_handle(callbacks, loop, debug))
+        else:
+            _deque_append(ready, callbacks)
+        if debug:
+            loop._check_thread()
+
+    def _pair_handle(self, pair: tuple[Any, Any], loop: Any, debug: bool) -> Handle:
+        # The Handle that runs a (callback, context) entry with this future.
+        if debug:
+            return Handle(pair[0], (self,), loop, pair[1])
+        handle: Handle = _new_handle(Handle)  # the constructor's stores, as call_soon()
+        handle._callback = pair[0]
+        handle._args = (self,)
+        handle._loop = loop
+        handle._context = pair[1]
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
+        return handle
 
     @property
     def _callbacks(self) -> list[tuple[Any, Any]] | None:
@@ -256,7 +264,7 @@ class Future(NativeBase):
         cbs = self._cbs
         if not cbs:
             return None
-        return [cb if cb.__class__ is tuple else _as_pair(cb) for cb in cb_list(cbs)]
+        return [cb if type(cb) is tuple else _as_pair(cb) for cb in cb_list(cbs)]
 
     @property
     def _log_traceback(self) -> bool:
@@ -407,7 +415,7 @@ class Future(NativeBase):
                 self._cbs = None
                 return 1
             return 0
-        kept = [cb for cb in callbacks if cb.__class__ is not tuple or cb[0] != fn]
+        kept = [cb for cb in callbacks if type(cb) is not tuple or cb[0] != fn]
         removed = len(callbacks) - len(kept)
         if removed:
             callbacks[:] = kept
@@ -641,7 +649,7 @@ def format_callbacks(callbacks: list[Any]) -> str:
     """``cb=[...]`` for a future's repr, as asyncio prints it."""
 
     def one(cb: Any) -> str:
-        if cb.__class__ is tuple:
+        if type(cb) is tuple:
             return format_callback_source(cb[0], ())
         # Other queued-as-is entries (gather, TaskGroup...) describe themselves.
         describe = getattr(cb, "_callback_repr", None)

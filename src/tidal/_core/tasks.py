@@ -133,7 +133,7 @@ class Task(Future, Generic[_T]):
         if loop is None:
             loop = _get_event_loop_for_future()
         ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
-        if ready.__class__ is not deque:
+        if type(ready) is not deque:
             ready = None
         if loop._debug if ready is not None else loop.get_debug():
             source_traceback: Any = extract_stack(sys._getframe(_CALLER_DEPTH))
@@ -273,7 +273,7 @@ class Task(Future, Generic[_T]):
     def get_name(self) -> str:
         """The task's name, ``Task-<n>`` unless one was given."""
         name = self._name
-        if name.__class__ is int:
+        if type(name) is int:
             name = self._name = f"Task-{name}"
         return name  # type: ignore[no-any-return]
 

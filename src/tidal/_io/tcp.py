@@ -174,7 +174,7 @@ class _SelectorSocketTransport(SocketTransportBase):
 
     def write(self, data: Any) -> None:
         """Send *data*: at once if the kernel takes it, else buffered in order."""
-        cls = data.__class__
+        cls = type(data)  # not .__class__: compiled, that is a generic attribute lookup
         if cls is not bytes and not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(
                 f"data argument must be a bytes-like object, not {type(data).__name__!r}"
