@@ -22,6 +22,7 @@ from setuptools import setup
 #: where a construct cannot be compiled, its source says why (docs/design.md,
 #: "Compiled build").
 COMPILED = [
+    "src/tidal/_core/loopbase.py",
     "src/tidal/_core/handles.py",
     "src/tidal/_core/futures.py",
     "src/tidal/_core/tasks.py",

@@ -394,6 +394,46 @@ def test_loop_call_soon_patched_sees_future_callbacks(loop: Any) -> None:
     assert call_soon.call_count == 1
 
 
+def test_loop_call_soon_unpatched_is_not_called_again(loop: Any) -> None:
+    # After the patch is undone, completing a future calls the original only.
+    fut = loop.create_future()
+    fut.add_done_callback(lambda f: None)
+    with mock.patch.object(loop, "call_soon", wraps=loop.call_soon) as call_soon:
+        pass
+    fut.set_result(1)
+    assert call_soon.call_count == 0
+    assert "call_soon" not in vars(loop)
+    loop.run_until_complete(fut)
+
+
+def test_loop_subclass_call_soon_sees_tasks_and_wakeups(loop: Any) -> None:
+    # A subclass's own call_soon() schedules what asyncio's loop schedules
+    # through it: a task's first step, its wake-up by a future, done-callbacks.
+    names: list[str] = []
+
+    class Loop(type(loop)):  # type: ignore[misc]
+        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
+            names.append("callback" if callback is done else "other")
+            return super().call_soon(callback, *args, context=context)
+
+    def done(fut: Any) -> None:
+        pass
+
+    sub = Loop()
+    try:
+        async def main() -> int:
+            fut = sub.create_future()
+            fut.add_done_callback(done)
+            sub.call_later(0.001, fut.set_result, 7)
+            return int(await fut)
+
+        assert sub.run_until_complete(main()) == 7
+    finally:
+        sub.close()
+    # the first step, the wake-up, done(), run_until_complete's own callback
+    assert sorted(names) == ["callback", "other", "other", "other"]
+
+
 def test_loop_call_later_patched_sees_sleep(loop: Any, aio: ModuleType) -> None:
 
     async def main() -> None:

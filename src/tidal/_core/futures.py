@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar, cast
 from tidal._core.format import extract_stack, format_callback_source
 from tidal._core.handles import Handle, _Handle
 from tidal._core.interpreted import exhausted_throw, install, make_future_await
+from tidal._core.loopbase import LoopBase, tidal_loop
 from tidal._core.native import NativeBase, is_compiled, mypyc_attr
 
 # The constructor's stores without the call (see _schedule_callbacks); the
@@ -104,7 +105,7 @@ class Future(NativeBase):
     """A result that will be available later; awaitable from any task."""
 
     __slots__ = (
-        "_loop", "_ready", "_state", "_result", "_error", "_cbs",
+        "_loop", "_core", "_state", "_result", "_error", "_cbs",
         "_asyncio_future_blocking", "_rare", "__weakref__",
     )
 
@@ -117,12 +118,10 @@ class Future(NativeBase):
 
             loop = _get_event_loop_for_future()
         self._loop: Any = loop
-        # The loop's ready deque when the loop is tidal's: completing the
-        # future then appends there directly instead of calling call_soon().
-        ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
-        if type(ready) is not deque:  # not a tidal loop (a Mock has every attribute)
-            ready = None
-        self._ready = ready
+        # The loop itself when it is tidal's, typed: completing the future then
+        # appends to its ready queue directly instead of calling call_soon().
+        core = tidal_loop(loop)
+        self._core: LoopBase | None = core
         self._state: str = _PENDING
         self._result: Any = None
         # The exception set; while cancelled, a task's own CancelledError.
@@ -131,7 +130,7 @@ class Future(NativeBase):
         self._cbs: Any = None
         self._asyncio_future_blocking: bool = False
         self._rare: list[Any] | None = None
-        if loop._debug if ready is not None else loop.get_debug():
+        if core._debug if core is not None else loop.get_debug():
             rare(self)[_SRC] = extract_stack(sys._getframe(_CALLER_DEPTH))
 
     @classmethod
@@ -210,20 +209,22 @@ class Future(NativeBase):
         self._cbs = None
         if not callbacks:
             return
-        loop = self._loop
-        ready = self._ready
+        core = self._core
         # A call_soon() set on the loop instance (a test's mock.patch.object)
-        # must see every callback, as asyncio's Future calls it for each.
-        if ready is None or "call_soon" in loop.__dict__:
+        # or a subclass's must see every callback, as asyncio's Future calls
+        # it for each (LoopBase._divert).
+        if core is None or core._divert:
+            loop = self._loop
             for cb in cb_list(callbacks):
                 if type(cb) is tuple:
                     loop.call_soon(cb[0], self, context=cb[1])
                 else:
                     loop.call_soon(cb._run)
             return
-        if loop._closed:
+        if core._closed:
             raise RuntimeError("Event loop is closed")
-        debug: bool = loop._debug
+        debug = core._debug
+        ready = core._tidal_ready
         # type(), not .__class__: a waiting Task's __class__ is a property, a
         # Python call on every wake-up (~75 ns). One entry is the common case:
         # it is scheduled without a list or tuple around it.
@@ -231,15 +232,15 @@ class Future(NativeBase):
             entries: list[Any] = callbacks
             for cb in entries:
                 if type(cb) is tuple:
-                    _deque_append(ready, self._pair_handle(cb, loop, debug))
+                    _deque_append(ready, self._pair_handle(cb, core, debug))
                 else:  # a tidal Task awaiting this future: run it next
                     _deque_append(ready, cb)
         elif type(callbacks) is tuple:
-            _deque_append(ready, self._pair_handle(callbacks, loop, debug))
+            _deque_append(ready, self._pair_handle(callbacks, core, debug))
         else:
             _deque_append(ready, callbacks)
         if debug:
-            loop._check_thread()
+            self._loop._check_thread()
 
     def _pair_handle(self, pair: tuple[Any, Any], loop: Any, debug: bool) -> Handle:
         # The Handle that runs a (callback, context) entry with this future.

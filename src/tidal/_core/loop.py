@@ -48,6 +48,7 @@ from tidal._core import _aio
 from tidal._core.errors import asyncio_logger
 from tidal._core.futures import _PENDING, Future, _Future, failure
 from tidal._core.handles import Handle, TimerHandle, _Handle, _TimerHandle
+from tidal._core.loopbase import LoopBase
 from tidal._core.native import mypyc_attr
 from tidal._core.poller import Poller, SelectorPoller, fileobj_to_fd
 from tidal._core.tasks import _Task, new_task, run_task
@@ -129,11 +130,11 @@ _OWN_FRAMES: Final[bool] = hasattr(_format_handle, "__code__")
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # every loop class subclasses it
-class _LoopCore:
+class _LoopCore(LoopBase):
     """The compiled part of BaseEventLoop: the turn, scheduling, I/O registration.
 
-    No Python base class of its own: a native class under one (asyncio's
-    AbstractEventLoop) gets that base's managed weak-reference list, which
+    No Python base class of its own (LoopBase is native): a native class under
+    one (asyncio's AbstractEventLoop) gets that base's managed weak-reference list, which
     mypyc's deallocator never clears, so a weak reference to a freed loop
     stayed alive and its callbacks never ran (anyio's RunVar, keyed weakly by
     loop, saw the last loop's values). BaseEventLoop adds the Python bases.
@@ -162,6 +163,9 @@ class _LoopCore:
         self._running_item: Any = None
         self._running_count = 0
         self._debug = False
+        #: Whether futures and tasks must go through call_soon() (LoopBase):
+        #: a subclass's own; BaseEventLoop.__setattr__ follows the instance's.
+        self._divert = type(self).call_soon is not _LoopCore.call_soon
         #: debug mode or tracing: the one flag the plain turn checks (see _run_once).
         self._slow_turn = False
         self._clock_resolution = time.get_clock_info("monotonic").resolution
@@ -360,7 +364,7 @@ class _LoopCore:
         # Typed: compiled, the stores below are then native, not setattr() calls.
         fut: Future = _new_future(_Future)
         fut._loop = self
-        fut._ready = self._tidal_ready
+        fut._core = self
         fut._state = _PENDING
         fut._result = None
         fut._error = None

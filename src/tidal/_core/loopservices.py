@@ -158,3 +158,17 @@ class BaseEventLoop(_LoopCore, LoopServices):  # type: ignore[misc]  # core sign
     A Python class in both builds (see _LoopCore): its instances get their
     ``__dict__`` and weak references from it, which Python's deallocator clears.
     """
+
+    # call_soon() set on (or deleted from) the instance, as mock.patch.object
+    # does, diverts the loop's futures and tasks through it (LoopBase._divert).
+    # Only Python-level stores come here: compiled code writes its fields
+    # directly, and nothing on a hot path sets a loop attribute from Python.
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "call_soon":
+            object.__setattr__(self, "_divert", True)
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        if name == "call_soon":
+            object.__setattr__(self, "_divert", type(self).call_soon is not _LoopCore.call_soon)

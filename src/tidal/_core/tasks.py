@@ -31,7 +31,7 @@ from asyncio import CancelledError, InvalidStateError
 from collections import deque
 from collections.abc import Coroutine
 from types import CoroutineType, GeneratorType, GenericAlias
-from typing import Any, ClassVar, Final, Generic, TextIO, TypeVar
+from typing import Any, ClassVar, Final, Generic, TextIO, TypeVar, cast
 
 from tidal._core import _aio
 from tidal._core import futures as _futures_module
@@ -56,6 +56,7 @@ from tidal._core.futures import (
 )
 from tidal._core.handles import Handle
 from tidal._core.interpreted import _wrap_awaitable, install, make_task_run
+from tidal._core.loopbase import LoopBase, tidal_loop
 from tidal._core.native import mypyc_attr
 from tidal._core.plumbing import finish_await, internal_frames, strip_internal_frames
 from tidal._core.reprs import task_repr
@@ -132,24 +133,22 @@ class Task(Future, Generic[_T]):
     ) -> None:
         if loop is None:
             loop = _get_event_loop_for_future()
-        ready: deque[Any] | None = getattr(loop, "_tidal_ready", None)
-        if type(ready) is not deque:
-            ready = None
-        if loop._debug if ready is not None else loop.get_debug():
+        core = tidal_loop(loop)
+        if core._debug if core is not None else loop.get_debug():
             source_traceback: Any = extract_stack(sys._getframe(_CALLER_DEPTH))
         else:
             source_traceback = None
-        _setup(self, loop, ready, coro, name, context, source_traceback)
+        _setup(self, loop, core, coro, name, context, source_traceback)
         if eager_start and loop.is_running():
             self._eager_start()
             return
         # Queue the task itself, unless debug mode or a call_soon() set on
         # the loop instance (asyncio schedules the first step with it) asks
         # for the Handle path.
-        if ready is not None and not loop._debug and "call_soon" not in loop.__dict__:
-            if loop._closed:
+        if core is not None and not core._debug and not core._divert:
+            if core._closed:
                 raise RuntimeError("Event loop is closed")
-            ready.append(self)
+            _deque_append(core._tidal_ready, self)
         else:
             # The handle already runs in the task's context: _run() would
             # enter it a second time.
@@ -457,9 +456,9 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
             cls = type(result)
             if result is None:
                 # A bare yield (sleep(0)): run again on the next turn.
-                ready = task._ready
-                if ready is not None:
-                    _deque_append(ready, task)
+                core = task._core
+                if core is not None:
+                    _deque_append(core._tidal_ready, task)
                 else:
                     loop.call_soon(task._run)
             elif cls in _plain_future_classes or (
@@ -510,13 +509,13 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
 
 
 def _setup(
-    task: Task[Any], loop: Any, ready: deque[Any] | None, coro: Any, name: object,
+    task: Task[Any], loop: Any, core: LoopBase | None, coro: Any, name: object,
     context: contextvars.Context | None, source_traceback: Any,
 ) -> None:
     # Task.__init__'s stores (Future.__init__'s inlined: a Python call costs
     # as much as they do), shared with new_task().
     task._loop = loop
-    task._ready = ready
+    task._core = core
     task._state = _PENDING
     task._result = None
     task._error = None
@@ -544,7 +543,9 @@ def _register(task: Task[Any]) -> None:
         _register_task(task)
 
 
-def new_task(loop: Any, coro: Any, name: object, context: contextvars.Context | None) -> Any:
+def new_task(
+    loop: LoopBase, coro: Any, name: object, context: contextvars.Context | None
+) -> Any:
     """``Task(coro, loop=loop, name=name, context=context)``, scheduled, for *loop*'s create_task().
 
     *loop* is a tidal loop, open, not in debug mode, with no task factory: a
@@ -552,12 +553,11 @@ def new_task(loop: Any, coro: Any, name: object, context: contextvars.Context | 
     whole setup (0.5 against 0.3 us, 3.12), so the loop's hot path skips it.
     """
     task: Task[Any] = _new_task(_Task)  # typed: native stores when compiled
-    ready: deque[Any] = loop._tidal_ready
     if type(coro) is CoroutineType:
         # _setup()'s stores for a coroutine, inline: the call would cost a
         # tenth of the whole task's creation in the pure build.
         task._loop = loop
-        task._ready = ready
+        task._core = loop
         task._state = _PENDING
         task._result = None
         task._error = None
@@ -570,11 +570,11 @@ def new_task(loop: Any, coro: Any, name: object, context: contextvars.Context | 
         task._coro = coro
         task._context = _copy_context() if context is None else context
     else:
-        _setup(task, loop, ready, coro, name, context, None)
-    if "call_soon" not in loop.__dict__:
-        _deque_append(ready, task)
+        _setup(task, loop, loop, coro, name, context, None)
+    if not loop._divert:
+        _deque_append(loop._tidal_ready, task)
     else:
-        loop.call_soon(task._step_now, context=task._context)
+        cast(Any, loop).call_soon(task._step_now, context=task._context)
     if _registry_add is not None:  # _register(task), inline
         _registry_add(_weakref(task, _registry_remove))
     else:  # pragma: no cover - a WeakSet without its usual internals
