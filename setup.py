@@ -23,6 +23,7 @@ from setuptools import setup
 #: "Compiled build").
 COMPILED = [
     "src/tidal/_core/loopbase.py",
+    "src/tidal/_core/fdtable.py",
     "src/tidal/_core/handles.py",
     "src/tidal/_core/futures.py",
     "src/tidal/_core/tasks.py",

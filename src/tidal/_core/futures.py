@@ -100,6 +100,12 @@ def isfuture(obj: object) -> bool:
     )
 
 
+#: This module runs as Python (the pure build): no __setattr__ keeps a loop's
+#: _divert up to date there (loopservices.BaseEventLoop), so a completion also
+#: looks for call_soon in the instance dict.
+_INTERPRETED: Final[bool] = hasattr(rare, "__code__")
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Future(NativeBase):
     """A result that will be available later; awaitable from any task."""
@@ -213,7 +219,7 @@ class Future(NativeBase):
         # A call_soon() set on the loop instance (a test's mock.patch.object)
         # or a subclass's must see every callback, as asyncio's Future calls
         # it for each (LoopBase._divert).
-        if core is None or core._divert:
+        if core is None or core._divert or (_INTERPRETED and "call_soon" in core.__dict__):
             loop = self._loop
             for cb in cb_list(callbacks):
                 if type(cb) is tuple:

@@ -46,14 +46,17 @@ from typing import Any, Final
 
 from tidal._core import _aio
 from tidal._core.errors import asyncio_logger
+from tidal._core.fdtable import FdTable
 from tidal._core.futures import _PENDING, Future, _Future, failure
 from tidal._core.handles import Handle, TimerHandle, _Handle, _TimerHandle
-from tidal._core.loopbase import LoopBase
 from tidal._core.native import mypyc_attr
-from tidal._core.poller import Poller, SelectorPoller, fileobj_to_fd
+from tidal._core.poller import Poller, SelectorPoller
 from tidal._core.tasks import _Task, new_task, run_task
 from tidal._core.timers import SET_RESULT_UNLESS_CANCELLED, FutureTimer
 
+#: The methods whose replacement (on the instance, or by a subclass) the turn
+#: and call_later() must call: see _LoopCore._hooked.
+_HOOKABLE: Final[tuple[str, ...]] = ("_run_once", "_process_events", "time", "call_at")
 #: Longest single wait in the poller, as asyncio (some kernels reject more).
 MAXIMUM_SELECT_TIMEOUT: Final = 24 * 3600
 _MIN_SCHEDULED_TIMER_HANDLES: Final = 100
@@ -91,20 +94,9 @@ _new_future_timer: Final[Any] = FutureTimer.__new__
 _copy_context: Final = contextvars.copy_context
 #: deque.append as a descriptor: compiled, ``ready.append(x)`` looks the method up by name.
 _deque_append: Final = deque.append
+_deque_popleft: Final = deque.popleft
 #: asyncio.coroutines, read at each loop creation (its _is_debug_mode is private).
 _aio_coroutines: Final[Any] = _coroutines_module
-
-
-class _FdEntry:
-    """What the loop knows about one registered fd."""
-
-    __slots__ = ("reader", "writer", "mask")
-
-    def __init__(self) -> None:
-        # Any: besides Handles, I/O waiters of their own (_io/sock.py) sit here.
-        self.reader: Any = None
-        self.writer: Any = None
-        self.mask: int = 0
 
 
 #: asyncio's own done-callback for run_until_complete(), not a copy: anyio's
@@ -130,7 +122,7 @@ _OWN_FRAMES: Final[bool] = hasattr(_format_handle, "__code__")
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # every loop class subclasses it
-class _LoopCore(LoopBase):
+class _LoopCore(FdTable):
     """The compiled part of BaseEventLoop: the turn, scheduling, I/O registration.
 
     No Python base class of its own (LoopBase is native): a native class under
@@ -165,7 +157,15 @@ class _LoopCore(LoopBase):
         self._debug = False
         #: Whether futures and tasks must go through call_soon() (LoopBase):
         #: a subclass's own; BaseEventLoop.__setattr__ follows the instance's.
-        self._divert = type(self).call_soon is not _LoopCore.call_soon
+        self._divert = False
+        #: Whether _run_once(), _process_events(), time() or call_at() is set
+        #: on the instance or a subclass's own: the turn and call_later() then
+        #: look them up on the instance, as asyncio's do. Otherwise they call
+        #: _LoopCore's directly: an interpreted subclass's instance (every
+        #: loop) gets mypyc's glue for each compiled self-call, a Python-level
+        #: method call (~350 instructions).
+        self._hooked = False
+        self._update_diversions()
         #: debug mode or tracing: the one flag the plain turn checks (see _run_once).
         self._slow_turn = False
         self._clock_resolution = time.get_clock_info("monotonic").resolution
@@ -183,9 +183,13 @@ class _LoopCore(LoopBase):
         self._poller: Any = (
             Poller() if selector is None else SelectorPoller(selector)
         )
-        self._fds: dict[int, _FdEntry] = {}
+        self._fds = {}
         self._wakeup_r, self._wakeup_w = self._make_wakeup_fds()
         self._poller.register(self._wakeup_r, self._poller.IN)
+        #: The poller's event bits, as native ints (a poller put in its place
+        #: later, as the test loop's, reports the same ones).
+        self._readable = self._poller.readable
+        self._writable = self._poller.writable
         # asyncio's own switch (-X dev, PYTHONASYNCIODEBUG), asked at each loop
         # creation as asyncio's loop does, so whoever overrides it is obeyed.
         self.set_debug(_aio_coroutines._is_debug_mode())
@@ -208,20 +212,6 @@ class _LoopCore(LoopBase):
         os.set_blocking(r, False)
         os.set_blocking(w, False)
         return r, w
-
-    def _write_to_self(self) -> None:
-        try:
-            os.write(self._wakeup_w, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        except OSError:
-            pass  # the counter is full or the loop is closing: it is awake anyway
-
-    def _drain_wakeup(self) -> None:
-        try:
-            while os.read(self._wakeup_r, 4096):
-                if self._wakeup_r == self._wakeup_w:
-                    break  # an eventfd read empties the counter at once
-        except OSError:
-            pass
 
     # -- scheduling ---------------------------------------------------------
 
@@ -293,10 +283,13 @@ class _LoopCore(LoopBase):
         """Run ``callback(*args)`` after *delay* seconds."""
         if delay is None:
             raise TypeError("delay must not be None")
-        # Looked up on the instance, as asyncio's call_later does: a patched
-        # time() or call_at() must be reached (compiled self-calls are native).
-        this: Any = self
-        timer = this.call_at(this.time() + delay, callback, *args, context=context)
+        if not self._hooked:  # time() and call_at() are _LoopCore's: call them directly
+            timer = _LoopCore._call_at(self, _monotonic() + delay, callback, args, context)
+        else:
+            # Looked up on the instance, as asyncio's call_later does: a patched
+            # time() or call_at() must be reached, with the arguments asyncio gives it.
+            this: Any = self
+            timer = this.call_at(this.time() + delay, callback, *args, context=context)
         if _OWN_FRAMES and timer._source_traceback:
             del timer._source_traceback[-1]
         return timer
@@ -305,6 +298,17 @@ class _LoopCore(LoopBase):
         self, when: Any, callback: Callable[..., object], *args: Any, context: Any = None
     ) -> Any:  # a TimerHandle or a FutureTimer: no return check in mypyc
         """Run ``callback(*args)`` at loop time *when*."""
+        timer = _LoopCore._call_at(self, when, callback, args, context)
+        if _OWN_FRAMES and timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
+
+    def _call_at(
+        self, when: Any, callback: Callable[..., object], args: tuple[Any, ...], context: Any
+    ) -> Any:
+        # call_at() with its arguments as a tuple, which call_later() calls
+        # directly (compiled, a starred call to call_at() would be a generic one;
+        # the pure build pays a frame for it, 2 % of a timer).
         # *when* and call_later()'s *delay* are Any: a compiled float parameter
         # would refuse None before asyncio's own error, and would convert a
         # float subclass (the test loop's ordered deadlines) to a plain float.
@@ -318,7 +322,7 @@ class _LoopCore(LoopBase):
             self._check_callback(callback, "call_at")
             timer = _TimerHandle(when, callback, args, self, context)
             if _OWN_FRAMES and timer._source_traceback:
-                del timer._source_traceback[-1]
+                del timer._source_traceback[-1]  # this frame; the caller drops its own
         elif (
             callback is SET_RESULT_UNLESS_CANCELLED  # asyncio's sleep(): see timers.py
             and context is None
@@ -416,11 +420,28 @@ class _LoopCore(LoopBase):
 
     # -- running ------------------------------------------------------------
 
+    def _update_diversions(self) -> None:
+        # _divert and _hooked from the class and the instance: at creation, and
+        # after a method was set on or deleted from the instance
+        # (BaseEventLoop.__setattr__).
+        # Pure build: no __setattr__ watches the instance (it would tax every
+        # store on the loop), so futures look at the instance dict themselves
+        # and the turn always looks its methods up (it costs no more there).
+        own: Any = getattr(self, "__dict__", None) or {}
+        cls = type(self)
+        self._divert = "call_soon" in own or cls.call_soon is not _LoopCore.call_soon
+        self._hooked = _OWN_FRAMES or any(
+            name in own or getattr(cls, name) is not getattr(_LoopCore, name)
+            for name in _HOOKABLE
+        )
+
     def _run_once(self) -> None:
         # time() and _process_events() are looked up on the instance, as in
-        # asyncio's turn: the tracer patches the latter on the loop, and a
-        # compiled self-call would not see an instance attribute.
+        # asyncio's turn, once one is set there (_hooked: the tracer patches
+        # _process_events on the loop, and a compiled self-call would not see
+        # an instance attribute); otherwise they are compiled self-calls.
         this: Any = self
+        hooked = self._hooked
         scheduled = self._scheduled
         if scheduled:
             count = len(scheduled)
@@ -441,21 +462,28 @@ class _LoopCore(LoopBase):
             self._take_threadsafe()
         if ready or self._stopping:
             if self._fds:
-                this._process_events(self._poller.poll(0))
+                if hooked:
+                    this._process_events(self._poller.poll(0))
+                else:
+                    FdTable._process_events(self, self._poller.poll(0))
         else:
             self._polling = True
             if ready or threadsafe:
                 timeout: float | None = 0
             elif scheduled:
-                timeout = min(max(0.0, scheduled[0][0] - this.time()), MAXIMUM_SELECT_TIMEOUT)
+                now = this.time() if hooked else _monotonic()
+                timeout = min(max(0.0, scheduled[0][0] - now), MAXIMUM_SELECT_TIMEOUT)
             else:
                 timeout = None
             events = self._poller.poll(timeout)
             self._polling = False
-            this._process_events(events)
+            if hooked:
+                this._process_events(events)
+            else:
+                FdTable._process_events(self, events)
 
         if scheduled:
-            end = this.time() + self._clock_resolution
+            end = (this.time() if hooked else _monotonic()) + self._clock_resolution
             while scheduled and scheduled[0][0] < end:
                 timer = _heappop(scheduled)[1]
                 timer._scheduled = False
@@ -470,10 +498,9 @@ class _LoopCore(LoopBase):
                 self._run_ready_debug()
                 return
             self._slow_turn = False  # tracing has stopped
-        popleft = ready.popleft
         if run_native:
             for _ in range(len(ready)):
-                item = popleft()
+                item = _deque_popleft(ready)
                 self._running_count += 1
                 self._running_item = item
                 cls = type(item)
@@ -486,6 +513,7 @@ class _LoopCore(LoopBase):
                     item._run()
             self._running_item = None
             return
+        popleft = ready.popleft
         for _ in range(len(ready)):
             popleft()._run()
 
@@ -525,28 +553,6 @@ class _LoopCore(LoopBase):
         self._scheduled = kept
         self._timer_cancelled_count = 0
 
-    def _process_events(self, events: list[tuple[int, int]]) -> None:
-        if not events:
-            return
-        fds = self._fds
-        ready = self._ready
-        readable = self._poller.readable
-        writable = self._poller.writable
-        for fd, ev in events:
-            entry = fds.get(fd)
-            if entry is None:
-                if fd == self._wakeup_r:
-                    self._drain_wakeup()
-                continue
-            if ev & readable:
-                reader = entry.reader
-                if reader is not None and not reader._cancelled:
-                    _deque_append(ready, reader)
-            if ev & writable:
-                writer = entry.writer
-                if writer is not None and not writer._cancelled:
-                    _deque_append(ready, writer)
-
     def _check_running(self) -> None:
         if self.is_running():
             raise RuntimeError("This event loop is already running")
@@ -568,9 +574,11 @@ class _LoopCore(LoopBase):
                 finalizer=this._asyncgen_finalizer_hook,
             )
             _aio.set_running_loop(self)
-            run_once = self._run_once
             while True:
-                run_once()
+                if self._hooked:
+                    this._run_once()  # the instance's or a subclass's, as asyncio's
+                else:
+                    _LoopCore._run_once(self)
                 if self._stopping:
                     break
         finally:
@@ -623,10 +631,6 @@ class _LoopCore(LoopBase):
         """True once close() was called."""
         return self._closed
 
-    def _check_closed(self) -> None:
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-
     def close(self) -> None:
         """Close the loop: drop pending callbacks, release the poller and executor."""
         if self.is_running():
@@ -655,84 +659,6 @@ class _LoopCore(LoopBase):
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
             if not self.is_running():
                 self.close()
-
-    # -- I/O registration -------------------------------------------------
-
-    def _ensure_fd_no_transport(self, fd: Any) -> int:
-        # Overridden by the transport layer, which refuses fds it owns.
-        return fileobj_to_fd(fd)
-
-    def _add_io(self, fileobj: Any, callback: Callable[..., object], args: tuple[Any, ...],
-                writer: bool) -> Handle:
-        self._check_closed()
-        fd = self._ensure_fd_no_transport(fileobj)
-        handle = _Handle(callback, args, self, None)
-        entry = self._fds.get(fd)
-        poller = self._poller
-        if entry is None:
-            entry = _FdEntry()
-            entry.mask = poller.OUT if writer else poller.IN
-            poller.register(fd, entry.mask)
-            self._fds[fd] = entry
-        else:
-            mask = entry.mask | (poller.OUT if writer else poller.IN)
-            if mask != entry.mask:
-                poller.modify(fd, mask)
-                entry.mask = mask
-        old = entry.writer if writer else entry.reader
-        if writer:
-            entry.writer = handle
-        else:
-            entry.reader = handle
-        if old is not None:
-            old.cancel()
-        return handle
-
-    def _remove_io(self, fileobj: Any, writer: bool) -> bool:
-        if self._closed:
-            return False
-        fd = fileobj_to_fd(fileobj)
-        entry = self._fds.get(fd)
-        if entry is None:
-            return False
-        poller = self._poller
-        handle = entry.writer if writer else entry.reader
-        mask = entry.mask & ~(poller.OUT if writer else poller.IN)
-        if mask:
-            if mask != entry.mask:
-                poller.modify(fd, mask)
-                entry.mask = mask
-            if writer:
-                entry.writer = None
-            else:
-                entry.reader = None
-        else:
-            poller.unregister(fd)
-            del self._fds[fd]
-        if handle is not None:
-            handle.cancel()
-            return True
-        return False
-
-    def add_reader(  # type: ignore[override]
-        self, fd: Any, callback: Callable[..., object], *args: Any
-    ) -> None:
-        """Call ``callback(*args)`` whenever *fd* is readable."""
-        self._add_io(fd, callback, args, False)
-
-    def remove_reader(self, fd: Any) -> bool:
-        """Stop watching *fd* for reading; True if a reader was registered."""
-        return self._remove_io(fd, False)
-
-    def add_writer(  # type: ignore[override]
-        self, fd: Any, callback: Callable[..., object], *args: Any
-    ) -> None:
-        """Call ``callback(*args)`` whenever *fd* is writable."""
-        self._add_io(fd, callback, args, True)
-
-    def remove_writer(self, fd: Any) -> bool:
-        """Stop watching *fd* for writing; True if a writer was registered."""
-        return self._remove_io(fd, True)
 
     # -- debug ----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ calls it for every callback, so tidal's must too). Read from a loop typed
 ``Any`` these were three generic attribute lookups, ``__dict__`` included
 (~1,000 instructions compiled, per completion); from a ``LoopBase`` they are
 field reads. Its own module, below both: ``futures.py`` and ``tasks.py`` type
-their loop with it, and ``loop.py`` (which imports them) derives from it.
+their loop with it, and the loop (``fdtable.py``, ``loop.py``) derives from it.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidal._core.bridge import shutdown_executor, wrap_future
 from tidal._core.errors import call_handler, log_context
-from tidal._core.loop import _LoopCore
+from tidal._core.loop import _HOOKABLE, _OWN_FRAMES, _LoopCore
 
 
 class LoopServices(AbstractEventLoop):
@@ -150,6 +150,12 @@ class LoopServices(AbstractEventLoop):
             await shutdown_executor(self, None)
 
 
+#: Whether the core (loop.py) runs as Python: the pure build.
+_CORE_INTERPRETED = _OWN_FRAMES
+#: The loop methods whose instance-level replacement BaseEventLoop watches.
+_DIVERTING = frozenset({"call_soon", *_HOOKABLE})
+
+
 class BaseEventLoop(_LoopCore, LoopServices):  # type: ignore[misc]  # core signatures are asyncio's
     """tidal's loop core; I/O layers add their methods on top of it.
 
@@ -159,16 +165,20 @@ class BaseEventLoop(_LoopCore, LoopServices):  # type: ignore[misc]  # core sign
     ``__dict__`` and weak references from it, which Python's deallocator clears.
     """
 
-    # call_soon() set on (or deleted from) the instance, as mock.patch.object
-    # does, diverts the loop's futures and tasks through it (LoopBase._divert).
-    # Only Python-level stores come here: compiled code writes its fields
-    # directly, and nothing on a hot path sets a loop attribute from Python.
-    def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-        if name == "call_soon":
-            object.__setattr__(self, "_divert", True)
+    if not _CORE_INTERPRETED:
+        # A method set on (or deleted from) the instance, as mock.patch.object
+        # does, that the compiled paths would otherwise not call: call_soon()
+        # (futures and tasks, LoopBase._divert), _run_once(), _process_events(),
+        # time() and call_at() (the turn and call_later(), _LoopCore._hooked).
+        # Only Python-level stores come here: compiled code writes its fields
+        # directly. Not in the pure build, where every store on the loop is a
+        # Python one: there futures read the instance dict (futures.py).
+        def __setattr__(self, name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+            if name in _DIVERTING:
+                self._update_diversions()
 
-    def __delattr__(self, name: str) -> None:
-        object.__delattr__(self, name)
-        if name == "call_soon":
-            object.__setattr__(self, "_divert", type(self).call_soon is not _LoopCore.call_soon)
+        def __delattr__(self, name: str) -> None:
+            object.__delattr__(self, name)
+            if name in _DIVERTING:
+                self._update_diversions()

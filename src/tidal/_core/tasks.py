@@ -145,7 +145,10 @@ class Task(Future, Generic[_T]):
         # Queue the task itself, unless debug mode or a call_soon() set on
         # the loop instance (asyncio schedules the first step with it) asks
         # for the Handle path.
-        if core is not None and not core._debug and not core._divert:
+        if (
+            core is not None and not core._debug and not core._divert
+            and not (_INTERPRETED and "call_soon" in core.__dict__)
+        ):
             if core._closed:
                 raise RuntimeError("Event loop is closed")
             _deque_append(core._tidal_ready, self)
@@ -379,6 +382,8 @@ _new_task: Final[Any] = Task.__new__
 #: sys._getframe() depth of the caller of a method here: 1, or 0 when this
 #: module is compiled (a compiled function pushes no frame; it has no __code__).
 _CALLER_DEPTH: Final[int] = 1 if hasattr(Task.cancel, "__code__") else 0
+#: This module runs as Python (the pure build): see futures._INTERPRETED.
+_INTERPRETED: Final[bool] = _CALLER_DEPTH == 1
 
 
 def _step(task: Task[Any], exc: BaseException | None) -> None:
@@ -571,7 +576,7 @@ def new_task(
         task._context = _copy_context() if context is None else context
     else:
         _setup(task, loop, loop, coro, name, context, None)
-    if not loop._divert:
+    if not loop._divert and not (_INTERPRETED and "call_soon" in loop.__dict__):
         _deque_append(loop._tidal_ready, task)
     else:
         cast(Any, loop).call_soon(task._step_now, context=task._context)

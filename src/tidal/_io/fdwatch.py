@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidal._core.loop import _FdEntry
+from tidal._core.fdtable import _FdEntry
 
 
 def watch(loop: Any, fd: int, obj: Any, writer: bool) -> None:
