@@ -123,13 +123,14 @@ _OWN_FRAMES: Final[bool] = hasattr(_format_handle, "__code__")
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # every loop class subclasses it
 class _LoopCore(FdTable):
-    """The compiled part of BaseEventLoop: the turn, scheduling, I/O registration.
+    """The compiled part of BaseEventLoop: the turn, scheduling, timers, lifecycle.
 
-    No Python base class of its own (LoopBase is native): a native class under
-    one (asyncio's AbstractEventLoop) gets that base's managed weak-reference list, which
-    mypyc's deallocator never clears, so a weak reference to a freed loop
-    stayed alive and its callbacks never ran (anyio's RunVar, keyed weakly by
-    loop, saw the last loop's values). BaseEventLoop adds the Python bases.
+    No Python base class of its own (FdTable and LoopBase are native): a native
+    class under one (asyncio's AbstractEventLoop) gets that base's managed
+    weak-reference list, which mypyc's deallocator never clears, so a weak
+    reference to a freed loop stayed alive and its callbacks never ran
+    (anyio's RunVar, keyed weakly by loop, saw the last loop's values).
+    BaseEventLoop adds the Python bases.
     """
 
     def __init__(self, selector: Any = None) -> None:

@@ -24,8 +24,9 @@ class LoopBase:
     """The fields of a tidal loop that its futures and tasks read natively.
 
     No base class: see ``_LoopCore`` (a Python base's weak-reference list).
-    ``_LoopCore.__init__`` sets every field; the loop keeps ``_divert`` up to
-    date (``loopservices.BaseEventLoop.__setattr__``).
+    ``_LoopCore.__init__`` sets every field; the compiled build keeps
+    ``_divert`` up to date (``loopservices.BaseEventLoop.__setattr__``), the
+    pure build's futures also read the instance dict.
     """
 
     #: The ready queue (``_LoopCore._ready``), under a name foreign code will
