@@ -28,6 +28,7 @@ from tidal._core.handles import Handle, _Handle
 from tidal._core.interpreted import exhausted_throw, install, make_future_await
 from tidal._core.loopbase import LoopBase, tidal_loop
 from tidal._core.native import NativeBase, is_compiled, mypyc_attr
+from tidal._core.plumbing import strip_internal_frames
 
 # The constructor's stores without the call (see _schedule_callbacks); the
 # class's own __new__, which a compiled class requires (object.__new__ refuses it).
@@ -186,8 +187,10 @@ class Future(NativeBase):
         if exc is not None and self._state is not _FINISHED:
             # The task's own CancelledError (see _cancelled_exc), handed over
             # once, on every version (3.11.7's C Future too): keeping it would
-            # keep its traceback's frames, and their locals, alive.
+            # keep its traceback's frames, and their locals, alive. Stripped
+            # here, not when the task stored it: most are never handed over.
             self._error = None
+            strip_internal_frames(exc)
             return exc  # type: ignore[return-value]
         record = self._rare
         if record is None or record[_MSG] is None:
@@ -322,7 +325,12 @@ class Future(NativeBase):
 
     @property
     def _cancelled_exc(self) -> Any:
-        return None if self._state is _FINISHED else self._error
+        if self._state is _FINISHED:
+            return None
+        exc = self._error
+        if exc is not None:
+            strip_internal_frames(exc)  # as _make_cancelled_error() hands it over
+        return exc
 
     @_cancelled_exc.setter
     def _cancelled_exc(self, value: Any) -> None:

@@ -50,16 +50,14 @@ def finish_await(coro: Any) -> None:
     while True:
         cls = type(inner)
         if cls is CoroutineType:
-            nxt = inner.cr_await
+            inner = inner.cr_await
         elif cls is GeneratorType:
-            nxt = inner.gi_yieldfrom
-        else:
+            if inner.gi_code is _AWAIT_CODE:  # parked at its yield: it delegates to nothing
+                inner.close()
+                return
+            inner = inner.gi_yieldfrom
+        else:  # None (nothing awaited), or an iterator of another kind
             return
-        if nxt is None:
-            break
-        inner = nxt
-    if cls is GeneratorType and inner.gi_code is _AWAIT_CODE:
-        inner.close()
 
 
 #: The code of Future.__await__, a Python generator in both builds (interpreted.py).

@@ -448,8 +448,9 @@ def _step(task: Task[Any], exc: BaseException | None) -> None:
                 if task._cbs:
                     task._schedule_callbacks()
         except CancelledError as cancelled:
-            strip_internal_frames(cancelled)
-            task._error = cancelled  # Task._cancelled_exc (see Future._cancelled_exc)
+            # Task._cancelled_exc (see Future._cancelled_exc); its traceback
+            # is stripped when it is handed over (Future._make_cancelled_error).
+            task._error = cancelled
             Future.cancel(task)
         except (KeyboardInterrupt, SystemExit) as fatal:
             Future.set_exception(task, fatal)
