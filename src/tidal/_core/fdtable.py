@@ -78,7 +78,7 @@ class FdTable(LoopBase):
             entry = fds.get(fd)
             if entry is None:
                 if fd == self._wakeup_r:
-                    self._drain_wakeup()
+                    FdTable._drain_wakeup(self)  # not a by-name self-call (see _LoopCore._hooked)
                 continue
             # A reader or writer is a Handle (typed: its flag is read natively,
             # compiled) or an I/O waiter of _io/sock.py's.

@@ -266,7 +266,7 @@ class _LoopCore(FdTable):
             _deque_append(self._ready, handle)
         else:
             threadsafe = self._threadsafe
-            threadsafe.append(handle)
+            _deque_append(threadsafe, handle)  # atomic: one C call under the GIL
             backlog = len(threadsafe)
             if backlog > _THREADSAFE_BACKLOG and not backlog & 0xFF:
                 # The loop is far behind: let it have the GIL, once every 256
@@ -460,7 +460,7 @@ class _LoopCore(FdTable):
         ready = self._ready
         threadsafe = self._threadsafe
         if threadsafe:
-            self._take_threadsafe()
+            _LoopCore._take_threadsafe(self)  # not a by-name self-call (see _hooked)
         if ready or self._stopping:
             if self._fds:
                 if hooked:
@@ -521,10 +521,9 @@ class _LoopCore(FdTable):
     def _take_threadsafe(self) -> None:
         # Calls from other threads join the ready queue, a bounded batch a turn.
         threadsafe = self._threadsafe
-        append = self._ready.append
-        popleft = threadsafe.popleft
+        ready = self._ready
         for _ in range(min(len(threadsafe), _THREADSAFE_BATCH)):
-            append(popleft())
+            _deque_append(ready, _deque_popleft(threadsafe))
 
     def _run_ready_debug(self) -> None:
         ready = self._ready
