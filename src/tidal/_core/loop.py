@@ -291,7 +291,9 @@ class _LoopCore(FdTable):
             # time() or call_at() must be reached, with the arguments asyncio gives it.
             this: Any = self
             timer = this.call_at(this.time() + delay, callback, *args, context=context)
-        if _OWN_FRAMES and timer._source_traceback:
+        # Only a debug loop records origins (_debug first: a FutureTimer's
+        # _source_traceback is a property, a Python call in the pure build).
+        if _OWN_FRAMES and self._debug and timer._source_traceback:
             del timer._source_traceback[-1]
         return timer
 
@@ -300,7 +302,9 @@ class _LoopCore(FdTable):
     ) -> Any:  # a TimerHandle or a FutureTimer: no return check in mypyc
         """Run ``callback(*args)`` at loop time *when*."""
         timer = _LoopCore._call_at(self, when, callback, args, context)
-        if _OWN_FRAMES and timer._source_traceback:
+        # Only a debug loop records origins (_debug first: a FutureTimer's
+        # _source_traceback is a property, a Python call in the pure build).
+        if _OWN_FRAMES and self._debug and timer._source_traceback:
             del timer._source_traceback[-1]
         return timer
 
