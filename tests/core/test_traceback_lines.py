@@ -201,7 +201,8 @@ def _programs(aio: ModuleType) -> dict[str, Callable[[], Coroutine[Any, Any, Any
             await writer.wait_closed()
         raise AssertionError("no IncompleteReadError")
 
-    async def queue_get_cancelled() -> dict[str, BaseException]:
+    async def cancelled_getter() -> Any:
+        # A task parked in Queue.get(), cancelled (not yet stepped again).
         queue = aio.Queue()
 
         async def getter() -> Any:
@@ -210,6 +211,10 @@ def _programs(aio: ModuleType) -> dict[str, Callable[[], Coroutine[Any, Any, Any
         task = aio.ensure_future(getter())
         await aio.sleep(0)
         task.cancel()
+        return task
+
+    async def queue_get_cancelled() -> dict[str, BaseException]:
+        task = await cancelled_getter()
         try:
             await task
         except aio.CancelledError as exc:
@@ -252,14 +257,7 @@ def _programs(aio: ModuleType) -> dict[str, Callable[[], Coroutine[Any, Any, Any
     async def cancelled_task_result() -> dict[str, BaseException]:
         # The task's own CancelledError, handed over by result() after the
         # task is done (tidal strips its traceback only then).
-        queue = aio.Queue()
-
-        async def getter() -> Any:
-            return await queue.get()
-
-        task = aio.ensure_future(getter())
-        await aio.sleep(0)
-        task.cancel()
+        task = await cancelled_getter()
         await aio.wait([task])
         try:
             task.result()
