@@ -302,9 +302,7 @@ class _LoopCore(FdTable):
     ) -> Any:  # a TimerHandle or a FutureTimer: no return check in mypyc
         """Run ``callback(*args)`` at loop time *when*."""
         timer = _LoopCore._call_at(self, when, callback, args, context)
-        # Only a debug loop records origins (_debug first: a FutureTimer's
-        # _source_traceback is a property, a Python call in the pure build).
-        if _OWN_FRAMES and self._debug and timer._source_traceback:
+        if _OWN_FRAMES and self._debug and timer._source_traceback:  # as in call_later()
             del timer._source_traceback[-1]
         return timer
 
