@@ -117,8 +117,9 @@ async def sleep(delay: float, result: Any = None) -> Any:
     if (
         (loop.__class__ in _fast_loops or _is_fast_loop(loop.__class__))
         and not loop._debug
-        and "call_later" not in loop.__dict__  # patched on the instance: asyncio calls it
-        and "call_at" not in loop.__dict__
+        # Patched on the instance: asyncio calls it (LoopBase._tidal_attrs).
+        and "call_later" not in loop._tidal_attrs
+        and "call_at" not in loop._tidal_attrs
     ):
         # What call_later() would do, minus the TimerHandle (see _SleepTimer).
         future = loop.create_future()

@@ -222,7 +222,7 @@ class Future(NativeBase):
         # A call_soon() set on the loop instance (a test's mock.patch.object)
         # or a subclass's must see every callback, as asyncio's Future calls
         # it for each (LoopBase._divert).
-        if core is None or core._divert or (_INTERPRETED and "call_soon" in core.__dict__):
+        if core is None or core._divert or (_INTERPRETED and "call_soon" in core._tidal_attrs):
             loop = self._loop
             for cb in cb_list(callbacks):
                 if type(cb) is tuple:

@@ -134,6 +134,10 @@ class _LoopCore(FdTable):
     """
 
     def __init__(self, selector: Any = None) -> None:
+        # Every loop is a Python subclass's instance, with a __dict__ (and not
+        # `or {}`: the dict is empty yet, and must be the instance's own).
+        attrs = getattr(self, "__dict__", None)
+        self._tidal_attrs = {} if attrs is None else attrs
         self._ready: deque[Any] = deque()
         #: The same deque, under a name foreign code will not collide with;
         #: futures look for it to know they may append to it directly.
@@ -430,7 +434,7 @@ class _LoopCore(FdTable):
         # Pure build: no __setattr__ watches the instance (it would tax every
         # store on the loop), so futures look at the instance dict themselves
         # and the turn always looks its methods up (it costs no more there).
-        own: Any = getattr(self, "__dict__", None) or {}
+        own = self._tidal_attrs
         cls = type(self)
         self._divert = "call_soon" in own or cls.call_soon is not _LoopCore.call_soon
         self._hooked = _OWN_FRAMES or any(

@@ -147,7 +147,7 @@ class Task(Future, Generic[_T]):
         # for the Handle path.
         if (
             core is not None and not core._debug and not core._divert
-            and not (_INTERPRETED and "call_soon" in core.__dict__)
+            and not (_INTERPRETED and "call_soon" in core._tidal_attrs)
         ):
             if core._closed:
                 raise RuntimeError("Event loop is closed")
@@ -577,7 +577,7 @@ def new_task(
         task._context = _copy_context() if context is None else context
     else:
         _setup(task, loop, loop, coro, name, context, None)
-    if not loop._divert and not (_INTERPRETED and "call_soon" in loop.__dict__):
+    if not loop._divert and not (_INTERPRETED and "call_soon" in loop._tidal_attrs):
         _deque_append(loop._tidal_ready, task)
     else:
         cast(Any, loop).call_soon(task._step_now, context=task._context)
