@@ -422,3 +422,84 @@ def test_call_later_and_call_at_refuse_none_with_asyncios_errors(loop: Any) -> N
         loop.call_later(None, print)
     with pytest.raises(TypeError, match=r"^when cannot be None$"):
         loop.call_at(None, print)
+
+
+def test_io_is_seen_while_every_turn_has_work(loop: Any) -> None:
+    # A task spinning on sleep(0) keeps work ready on every turn: readiness
+    # must still be polled for. The count is of the task's steps from the one
+    # that sent the byte to the callback: asyncio polls in the next turn (2);
+    # tidal skips the zero-timeout poll right after a turn that polled, so
+    # it may see the byte one turn later (3).
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    try:
+        spins = 0
+        seen = loop.create_future()
+
+        def on_readable() -> None:
+            loop.remove_reader(a)
+            seen.set_result(spins)
+
+        async def main() -> int:
+            nonlocal spins
+            loop.add_reader(a, on_readable)
+            for _ in range(3):  # a few turns, polled or not, before the byte
+                await asyncio.sleep(0)
+            b.send(b"x")
+            start = spins
+            while not seen.done():
+                spins += 1
+                await asyncio.sleep(0)
+            return seen.result() - start
+
+        assert loop.run_until_complete(main()) <= 3
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_round_trip_polls_once_per_message() -> None:
+    # tidal's own behaviour (README, "Where tidal deliberately differs"): no
+    # zero-timeout poll right after a turn that polled, so a request/response
+    # exchange makes one epoll_wait per message; asyncio makes two.
+    import tidal
+
+    rounds = 50
+    loop = tidal.new_event_loop()
+    polls = 0
+    real_poll = loop._poller.poll
+
+    def counting_poll(timeout: Any = None) -> Any:
+        nonlocal polls
+        polls += 1
+        return real_poll(timeout)
+
+    async def main() -> None:
+        left, right = socket.socketpair()
+        reader_a, writer_a = await tidal.open_connection(sock=left)
+        reader_b, writer_b = await tidal.open_connection(sock=right)
+
+        async def echo() -> None:
+            for _ in range(rounds):
+                writer_b.write(await reader_b.readexactly(16))
+
+        echoer = tidal.create_task(echo())
+        await tidal.sleep(0)
+        nonlocal polls
+        loop._poller.poll = counting_poll
+        polls = 0
+        for _ in range(rounds):
+            writer_a.write(b"p" * 16)
+            await reader_a.readexactly(16)
+        loop._poller.poll = real_poll
+        await echoer
+        writer_a.close()
+        writer_b.close()
+        await writer_a.wait_closed()
+        await writer_b.wait_closed()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert polls <= 2 * rounds + 2, polls

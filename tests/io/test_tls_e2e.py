@@ -297,6 +297,10 @@ def test_start_tls_wrong_arguments(aio: ModuleType, loop: Any, certs: Certs) -> 
 
 def test_tls_in_tls_via_start_tls(aio: ModuleType, loop: Any, certs: Certs) -> None:
     inner_ready: Any = loop.create_future()
+    # The client sends its inner hello only once the server is upgrading:
+    # sent earlier, it would reach Outer.data_received (on asyncio as on
+    # tidal), however soon after connection_made() the upgrade task runs.
+    upgrading: Any = loop.create_future()
 
     class Outer(asyncio.Protocol):
         """Server: upgrades the already-TLS connection once more, then echoes."""
@@ -305,6 +309,7 @@ def test_tls_in_tls_via_start_tls(aio: ModuleType, loop: Any, certs: Certs) -> N
             loop.create_task(self.upgrade(transport))
 
         async def upgrade(self, transport: Any) -> None:
+            upgrading.set_result(None)  # start_tls() swaps the protocol before it awaits
             self.inner = await loop.start_tls(transport, self, certs.server_context(),
                                               server_side=True)
             inner_ready.set_result(None)
@@ -318,6 +323,7 @@ def test_tls_in_tls_via_start_tls(aio: ModuleType, loop: Any, certs: Certs) -> N
         outer, client = await loop.create_connection(
             lambda: Recorder(loop), "127.0.0.1", port,
             ssl=certs.client_context(), server_hostname="localhost")
+        await upgrading
         inner = await loop.start_tls(outer, client, certs.client_context(),
                                      server_hostname="localhost")
         await inner_ready

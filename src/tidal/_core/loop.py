@@ -7,6 +7,12 @@ One turn of the loop (``_run_once``):
 2. poll for I/O: without blocking if anything is ready, else until the next
    timer.  The poll is skipped entirely when work is ready and no fd but the
    wakeup fd is registered, which is the common case for pure-coroutine code;
+   and, work being ready, in a turn right after one that polled (not the
+   first turn of a run nor its last): asyncio's turn polls again at once
+   there, for the tasks the last I/O woke, and almost always finds nothing
+   (a request/response exchange polled twice per message). I/O that did
+   arrive waits one turn, which is no order asyncio promises: when a poll
+   sees an event is timing; the order of what is ready is unchanged;
 3. move due timers onto the ready queue;
 4. run exactly the items that were ready when the turn started.
 
@@ -154,6 +160,8 @@ class _LoopCore(FdTable):
         self._closed = False
         self._stopping = False
         self._polling = False
+        #: The last turn polled (see step 2 above); False when a run starts.
+        self._polled_last = False
         self._thread_id: int | None = None
         #: run_native's item in progress and a count of them: how the watchdog
         #: finds a step that has no _run frame (one begun before it watched).
@@ -468,7 +476,12 @@ class _LoopCore(FdTable):
         if threadsafe:
             _LoopCore._take_threadsafe(self)  # not a by-name self-call (see _hooked)
         if ready or self._stopping:
-            if self._fds:
+            if not self._fds:
+                pass
+            elif self._polled_last and not self._stopping:
+                self._polled_last = False  # (see the module docstring, step 2)
+            else:
+                self._polled_last = True
                 if hooked:
                     this._process_events(self._poller.poll(0))
                 else:
@@ -484,6 +497,7 @@ class _LoopCore(FdTable):
                 timeout = None
             events = self._poller.poll(timeout)
             self._polling = False
+            self._polled_last = True
             if hooked:
                 this._process_events(events)
             else:
@@ -580,6 +594,7 @@ class _LoopCore(FdTable):
                 finalizer=this._asyncgen_finalizer_hook,
             )
             _aio.set_running_loop(self)
+            self._polled_last = False
             while True:
                 if self._hooked:
                     this._run_once()  # the instance's or a subclass's, as asyncio's
