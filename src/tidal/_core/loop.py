@@ -476,16 +476,15 @@ class _LoopCore(FdTable):
         if threadsafe:
             _LoopCore._take_threadsafe(self)  # not a by-name self-call (see _hooked)
         if ready or self._stopping:
-            if not self._fds:
-                pass
-            elif self._polled_last and not self._stopping:
-                self._polled_last = False  # (see the module docstring, step 2)
-            else:
-                self._polled_last = True
-                if hooked:
-                    this._process_events(self._poller.poll(0))
+            if self._fds:
+                if self._polled_last and not self._stopping:
+                    self._polled_last = False  # (see the module docstring, step 2)
                 else:
-                    FdTable._process_events(self, self._poller.poll(0))
+                    self._polled_last = True
+                    if hooked:
+                        this._process_events(self._poller.poll(0))
+                    else:
+                        FdTable._process_events(self, self._poller.poll(0))
         else:
             self._polling = True
             if ready or threadsafe:
